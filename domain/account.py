@@ -1,0 +1,106 @@
+"""The Account: cash, equity at the latest marks, high-water mark, the UTC day.
+
+Equity = cash + sum of position quantity x mark x multiplier. A symbol's mark is
+the latest BarEvent close or TRADE/LAST tick price; until one has arrived, the
+last fill price. Cash moves only with fills (`cash_delta` on position events),
+so the account is rebuilt from the same events as the positions.
+
+The ledger keeps one Account for the configured account name: equity and the
+kill switch are evaluated over everything the ledger holds (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from domain import events as ev
+from domain.money import ONE, ZERO, div
+
+
+@dataclass(slots=True)
+class Holding:
+    quantity: Decimal
+    multiplier: Decimal
+
+
+@dataclass(slots=True)
+class Account:
+    name: str
+    currency: str
+    starting_equity: Decimal
+    version: int = 0
+    opened: bool = False
+    cash: Decimal = ZERO
+    day: date | None = None
+    opening_equity: Decimal = ZERO
+    high_water_mark: Decimal = ZERO
+    daily_returns: list[Decimal] = field(default_factory=list)
+    marks: dict[str, Decimal] = field(default_factory=dict)
+    market_marked: set[str] = field(default_factory=set)
+    holdings: dict[tuple[str, str], Holding] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.cash = self.starting_equity
+        self.opening_equity = self.starting_equity
+        self.high_water_mark = self.starting_equity
+
+    # ------------------------------------------------------------------ figures
+
+    def equity(self) -> Decimal:
+        value = ZERO
+        marks = self.marks
+        for (_, symbol), h in self.holdings.items():
+            if h.quantity:
+                value += h.quantity * marks.get(symbol, ZERO) * h.multiplier
+        return self.cash + value
+
+    def position_value(self, symbol: str, quantity: Decimal, multiplier: Decimal) -> Decimal:
+        return quantity * self.marks.get(symbol, ZERO) * multiplier
+
+    def drawdown(self, equity: Decimal) -> Decimal:
+        """Fraction below the high-water mark (0.12 = 12 %)."""
+        if self.high_water_mark <= 0:
+            return ZERO
+        return max(ZERO, div(self.high_water_mark - equity, self.high_water_mark))
+
+    def daily_pnl_fraction(self, equity: Decimal) -> Decimal:
+        if self.opening_equity <= 0:
+            return ZERO
+        return div(equity - self.opening_equity, self.opening_equity)
+
+    def note_equity(self, equity: Decimal) -> None:
+        """Derived state: the high-water mark follows every evaluated equity."""
+        if equity > self.high_water_mark:
+            self.high_water_mark = equity
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, event: ev.LedgerEvent) -> None:
+        if isinstance(event, ev.PositionEvent):
+            self.cash += event.cash_delta
+            self.holdings[(event.account, event.symbol)] = Holding(event.quantity,
+                                                                  event.multiplier)
+            if event.symbol not in self.market_marked and isinstance(
+                event, ev.PositionFillApplied | ev.PositionFillCorrected
+            ):
+                self.marks[event.symbol] = event.fill_price
+        elif isinstance(event, ev.AccountOpened):
+            self.version = event.originator_version
+            self.opened, self.day = True, event.day
+        elif isinstance(event, ev.AccountDayRolled):
+            self.version = event.originator_version
+            self.day, self.opening_equity = event.day, event.opening_equity
+            self.daily_returns.append(event.daily_return)
+
+    def mark(self, symbol: str, price: Decimal) -> None:
+        """A market price (bar close, TRADE/LAST tick) that is not older than the last one."""
+        self.marks[symbol] = price
+        self.market_marked.add(symbol)
+
+    def day_roll_fields(self, new_day: date) -> dict[str, object]:
+        equity = self.equity()
+        ret = div(equity, self.opening_equity) - ONE if self.opening_equity > 0 else ZERO
+        return {"closed_day": self.day, "closing_equity": equity, "daily_return": ret,
+                "day": new_day, "opening_equity": equity}

@@ -1,0 +1,223 @@
+"""The Ledger application: one eventsourcing Application for every aggregate.
+
+It keeps the `Ledger` (all aggregates) in memory, caught up from the log, and
+commits each batch of inputs in one transaction: the events of every message
+in it, and where each input came from (file/line, topic/partition/offset). A
+rerun therefore resumes after the last committed input and never applies one
+twice; the domain's own idempotency (intent ids, execution ids) catches the
+duplicates that arrive from elsewhere.
+
+Writers use optimistic concurrency on the whole log: the batch names the
+position it was decided at, and the recorder refuses it if anything was
+appended since. The application then rebuilds its state and decides again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper
+
+from contracts import ContractValidationError, SourcedMessage, parse_message
+from domain import events as ev
+from domain.clock import Clock
+from domain.codec import LedgerMapper
+from domain.errors import ConfigurationError
+from domain.killswitch import KillSwitchCommand
+from domain.ledger import Ledger, LedgerConfig, Operator, Outcome
+from domain.ports import ConcurrentWriteError, LedgerRecorder
+
+PAGE = 20_000
+MAX_RETRIES = 5
+
+
+@dataclass
+class BatchSummary:
+    read: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    anomalies: int = 0
+    held: int = 0
+    quarantined: int = 0
+    events: int = 0
+
+    def add(self, other: BatchSummary) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {n: getattr(self, n) for n in self.__dataclass_fields__}
+
+
+_OUTCOME_FIELD = {
+    Outcome.APPLIED: "applied",
+    Outcome.DUPLICATE: "duplicates",
+    Outcome.ANOMALY: "anomalies",
+    Outcome.HELD: "held",
+    Outcome.QUARANTINED: "quarantined",
+}
+
+
+class LedgerApplication(Application[UUID]):
+    name = "ledger"
+
+    def __init__(self, env: dict[str, str], *, clock: Clock, config: LedgerConfig) -> None:
+        self.clock = clock
+        self.config = config
+        super().__init__(env)
+        if not isinstance(self.recorder, LedgerRecorder):
+            raise ConfigurationError(
+                f"{type(self.recorder).__name__} is not a ledger recorder: set PERSISTENCE_MODULE "
+                "to one of the ledger's store modules")
+        self.store: LedgerRecorder = self.recorder
+        self.ledger = Ledger(config)
+        self.position = 0
+        self.sources: dict[str, int] = {}
+        self.on_committed: list[Callable[[Sequence[ev.LedgerEvent], int], None]] = []
+        self.catch_up()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return LedgerMapper()
+
+    @property
+    def ledger_mapper(self) -> LedgerMapper:
+        mapper = self.mapper
+        if not isinstance(mapper, LedgerMapper):
+            raise ConfigurationError("the ledger needs its own mapper")
+        return mapper
+
+    # ------------------------------------------------------------------ reading
+
+    def read_events(self, start: int = 1, stop: int | None = None
+                    ) -> Iterable[tuple[int, ev.LedgerEvent]]:
+        """(global position, event) from `start` to `stop` inclusive, in log order."""
+        decode = self.ledger_mapper.codec.decode
+        while True:
+            page = self.store.select_notifications(start, PAGE, stop=stop)
+            for n in page:
+                yield n.id, decode(n.topic, n.originator_id, n.originator_version, n.state)
+            if len(page) < PAGE:
+                return
+            start = page[-1].id + 1
+
+    def catch_up(self) -> int:
+        """Apply whatever the log holds beyond this process's position. Returns how many."""
+        last = self.store.max_notification_id() or 0
+        if last <= self.position:
+            return 0
+        count = 0
+        apply = self.ledger.apply
+        for position, event in self.read_events(self.position + 1):
+            apply(event)
+            self.position = position
+            count += 1
+        self.sources = self.store.source_positions()
+        return count
+
+    def _rebuild(self) -> None:
+        self.ledger = Ledger(self.config)
+        self.position = 0
+        self.catch_up()
+
+    # ------------------------------------------------------------------ writing
+
+    def process(self, messages: Sequence[SourcedMessage]) -> BatchSummary:
+        """Decide and commit one batch; on a concurrent write, rebuild and decide again."""
+        for _ in range(MAX_RETRIES):
+            if (self.store.max_notification_id() or 0) != self.position:
+                self.catch_up()
+            summary, sources = self._decide(messages)
+            try:
+                self._commit(sources)
+            except ConcurrentWriteError:
+                self._rebuild()
+                continue
+            except BaseException:
+                self._rebuild()
+                raise
+            summary.events = self._last_commit_count
+            return summary
+        raise ConcurrentWriteError(f"gave up after {MAX_RETRIES} concurrent-write retries")
+
+    def _decide(self, messages: Sequence[SourcedMessage]) -> tuple[BatchSummary, dict[str, int]]:
+        now = self.clock.now()
+        ledger, known = self.ledger, self.sources
+        counts: Counter[str] = Counter()
+        sources: dict[str, int] = {}
+        for sm in messages:
+            counts["read"] += 1
+            src, pos = sm.source, sm.position
+            if pos <= known.get(src, -1) or pos <= sources.get(src, -1):
+                counts["duplicates"] += 1
+                continue
+            sources[src] = pos
+            try:
+                msg = parse_message(sm.payload)
+            except ContractValidationError as e:
+                outcome = ledger.quarantine(src, pos, sm.payload,
+                                            orjson.dumps(e.errors).decode(), now)
+            else:
+                outcome = ledger.handle(msg, f"{src}@{pos}", now)
+            counts[_OUTCOME_FIELD[outcome]] += 1
+        return BatchSummary(**counts), sources
+
+    _last_commit_count = 0
+
+    def _commit(self, sources: dict[str, int]) -> None:
+        events = self.ledger.drain()
+        to_stored = self.ledger_mapper.to_stored_event
+        stored = [to_stored(e) for e in events]
+        if not stored and not sources:
+            self._last_commit_count = 0
+            return
+        new_position = self.store.append(stored, sources=sources, expected_position=self.position)
+        self.position = new_position
+        self.sources.update(sources)
+        self._last_commit_count = len(stored)
+        for callback in self.on_committed:
+            callback(events, new_position)
+
+    # ------------------------------------------------------------------ commands
+
+    def ingest(self, messages: Iterable[SourcedMessage], batch_size: int = 5000,
+               progress: Callable[[int], None] | None = None) -> BatchSummary:
+        total = BatchSummary()
+        batch: list[SourcedMessage] = []
+        for sm in messages:
+            batch.append(sm)
+            if len(batch) >= batch_size:
+                total.add(self.process(batch))
+                if progress is not None:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            total.add(self.process(batch))
+            if progress is not None:
+                progress(len(batch))
+        return total
+
+    def command_killswitch(self, command: KillSwitchCommand, reason: str,
+                           operator: Operator) -> list[ev.LedgerEvent]:
+        for _ in range(MAX_RETRIES):
+            self.catch_up()
+            self.ledger.command_killswitch(command, reason, operator, self.clock.now())
+            events = list(self.ledger.pending)
+            try:
+                self._commit({})
+            except ConcurrentWriteError:
+                self._rebuild()
+                continue
+            except BaseException:
+                self._rebuild()
+                raise
+            return events
+        raise ConcurrentWriteError(f"gave up after {MAX_RETRIES} concurrent-write retries")
+
+    def describe(self) -> dict[str, Any]:
+        return {"position": self.position, **self.store.describe()}

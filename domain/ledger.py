@@ -1,0 +1,410 @@
+"""The Ledger: decides what each input means, as events, and applies them.
+
+One object holds every aggregate (orders, positions, the account, the kill
+switch, held reports, market marks), so one message's effects are decided
+together and persisted together. Every state change goes through `apply`, both
+when deciding live and when rebuilding from the log, so the two cannot drift.
+
+`handle` returns an `Outcome` for each input: APPLIED (events recorded),
+DUPLICATE (nothing new), ANOMALY (a refusal recorded as an event), HELD (a report
+waiting for its intent) or QUARANTINED (failed validation, recorded whole).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from contracts import (
+    BarEvent,
+    ContractMessage,
+    ExecutionReport,
+    OFIEvent,
+    OrderIntent,
+    TickEvent,
+    message_to_json,
+    parse_message,
+)
+from domain import events as ev
+from domain import ids
+from domain.account import Account
+from domain.instruments import Instruments
+from domain.killswitch import (
+    Breach,
+    KillSwitch,
+    KillSwitchCommand,
+    KillSwitchState,
+    RiskLimits,
+    check_equity,
+    check_psr,
+)
+from domain.money import ZERO
+from domain.order import Order, Proposal, Refusal
+from domain.order_table import OrderTransition
+from domain.position import Position, PositionFill
+
+
+class Outcome(str, Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    ANOMALY = "anomaly"
+    HELD = "held"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerConfig:
+    account: str = "SIM"
+    currency: str = "USD"
+    starting_equity: Decimal = Decimal(1_000_000)
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    instruments: Instruments = field(default_factory=Instruments)
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who issued a command: the name given with --by, the database role, the OS user."""
+
+    by: str
+    db_role: str = ""
+    os_user: str = ""
+
+
+_RISK_POLICY = Operator("risk-policy")
+
+
+class Ledger:
+    def __init__(self, config: LedgerConfig) -> None:
+        self.config = config
+        self.orders: dict[UUID, Order] = {}
+        self.positions: dict[tuple[str, str], Position] = {}
+        self.account = Account(config.account, config.currency, config.starting_equity)
+        self.killswitch = KillSwitch()
+        self.held: dict[UUID, list[tuple[str, ExecutionReport]]] = {}
+        self.quarantined: set[UUID] = set()
+        self.versions: dict[UUID, int] = {}
+        self.last_bar: dict[tuple[str, str | None], datetime] = {}
+        self.last_tick: dict[str, tuple[datetime, Decimal, Decimal, str]] = {}
+        self.last_ofi: dict[str, datetime] = {}
+        self.last_recorded_at: datetime | None = None
+        self.pending: list[ev.LedgerEvent] = []
+        self._now: datetime | None = None
+        self._account_id = ids.account_id(config.account)
+
+    # ================================================================== inputs
+
+    def handle(self, msg: ContractMessage, source: str, now: datetime) -> Outcome:
+        self._now = now
+        self._roll_day(msg.timestamp, source)
+        if isinstance(msg, ExecutionReport):
+            return self._on_report(msg, message_to_json(msg).decode(), source)
+        if isinstance(msg, OrderIntent):
+            return self._on_intent(msg, source)
+        if isinstance(msg, BarEvent):
+            return self._on_bar(msg, source)
+        if isinstance(msg, TickEvent):
+            return self._on_tick(msg, source)
+        return self._on_ofi(msg, source)
+
+    def quarantine(
+        self, source: str, position: int, raw: bytes, errors_json: str, now: datetime
+    ) -> Outcome:
+        qid = ids.quarantine_id(source, position)
+        if qid in self.quarantined:
+            return Outcome.DUPLICATE
+        self._now = now
+        try:
+            text, raw_hex = raw.decode("utf-8"), ""
+        except UnicodeDecodeError:
+            text, raw_hex = raw.decode("utf-8", "backslashreplace"), raw.hex()
+        self._emit(ev.MessageQuarantined, qid, now, "", message_source=source,
+                   message_position=position, raw=text, raw_hex=raw_hex, errors=errors_json)
+        return Outcome.QUARANTINED
+
+    def command_killswitch(
+        self, command: KillSwitchCommand, reason: str, operator: Operator, now: datetime
+    ) -> None:
+        """An operator's trip or reset. Raises KillSwitchCommandRefused when it does not fit."""
+        self._now = now
+        target = self.killswitch.target(command)
+        if command == KillSwitchCommand.TRIP:
+            self._trip(Breach("manual", "HALT", ZERO, ZERO, reason), now, "cli", operator)
+            return
+        self._emit(ev.KillSwitchReset, ids.KILL_SWITCH_ID, now, "cli", state=target.value,
+                   reason=reason, by=operator.by, db_role=operator.db_role,
+                   os_user=operator.os_user, previous_state=self.killswitch.state.value)
+
+    def request_cancel(self, intent_id: UUID, reason: str, source: str, now: datetime) -> Outcome:
+        """The ledger's own decision to cancel a working order (kill switch, operator)."""
+        self._now = now
+        order = self.orders.get(intent_id)
+        if order is None:
+            return Outcome.DUPLICATE
+        return self._status(order, OrderTransition.REQUEST_CANCEL, reason, now, source)
+
+    def drain(self) -> list[ev.LedgerEvent]:
+        out, self.pending = self.pending, []
+        return out
+
+    # ================================================================== apply
+
+    def apply(self, event: ev.LedgerEvent) -> None:
+        """Mutate state by one event: the only way state changes, live or on rebuild."""
+        self.versions[event.originator_id] = event.originator_version
+        self.last_recorded_at = event.recorded_at
+        if isinstance(event, ev.OrderEvent):
+            if isinstance(event, ev.OrderIntentRecorded):
+                self.held.pop(event.originator_id, None)
+                self.orders[event.originator_id] = Order(
+                    event.originator_id, event.symbol, event.side, event.quantity,
+                    event.order_type, event.limit_price, event.stop_price, event.account,
+                    event.origin)
+            self.orders[event.originator_id].apply(event)
+        elif isinstance(event, ev.PositionEvent):
+            self._position(event.account, event.symbol).apply(event)
+            self.account.apply(event)
+            self.account.note_equity(self.account.equity())
+        elif isinstance(event, ev.MarketEvent):
+            self._apply_market(event)
+        elif isinstance(event, ev.KillSwitchEvent):
+            self.killswitch.apply(event)
+        elif isinstance(event, ev.ExecutionReportHeld):
+            report = parse_message(event.report)
+            if isinstance(report, ExecutionReport):
+                self.held.setdefault(event.intent_id, []).append((event.report, report))
+        elif isinstance(event, ev.MessageQuarantined):
+            self.quarantined.add(event.originator_id)
+        else:
+            self.account.apply(event)
+
+    def _apply_market(self, event: ev.MarketEvent) -> None:
+        sym, at = event.symbol, event.occurred_at
+        price: Decimal | None = None
+        if isinstance(event, ev.MarketBarRecorded):
+            key = (sym, event.bar_size)
+            last = self.last_bar.get(key)
+            if last is None or at > last:
+                self.last_bar[key], price = at, event.close
+        elif isinstance(event, ev.MarketTickRecorded):
+            last_tick = self.last_tick.get(sym)
+            if last_tick is None or at >= last_tick[0]:
+                self.last_tick[sym] = (at, event.price, event.size, event.tick_type)
+                if event.tick_type in ("TRADE", "LAST"):
+                    price = event.price
+        elif isinstance(event, ev.MarketOfiRecorded):
+            self.last_ofi[sym] = max(at, self.last_ofi.get(sym, at))
+        if price is not None:
+            self.account.mark(sym, price)
+            self.account.note_equity(self.account.equity())
+
+    # ================================================================== decisions
+
+    def _emit(self, cls: type[ev.LedgerEvent], originator_id: UUID, occurred_at: datetime,
+              source: str, **fields: Any) -> ev.LedgerEvent:
+        now = self._now if self._now is not None else occurred_at
+        if self.last_recorded_at is not None and now < self.last_recorded_at:
+            now = self.last_recorded_at  # recorded time never decreases along the log
+        event = cls(originator_id=originator_id,
+                    originator_version=self.versions.get(originator_id, 0) + 1,
+                    occurred_at=occurred_at, recorded_at=now, source=source, **fields)
+        self.apply(event)
+        self.pending.append(event)
+        return event
+
+    def _roll_day(self, at: datetime, source: str) -> None:
+        day = at.date()
+        account = self.account
+        if not account.opened:
+            self._emit(ev.AccountOpened, self._account_id, at, source, account=account.name,
+                       currency=account.currency, starting_equity=account.starting_equity,
+                       day=day)
+            return
+        if account.day is not None and day > account.day:
+            self._emit(ev.AccountDayRolled, self._account_id, at, source,
+                       **account.day_roll_fields(day))
+            if self.killswitch.state != KillSwitchState.TRIPPED:
+                breach = check_psr(self.config.limits, account.daily_returns)
+                if breach is not None:
+                    self._trip(breach, at, source, _RISK_POLICY)
+
+    def _on_intent(self, m: OrderIntent, source: str) -> Outcome:
+        account = m.account or self.config.account
+        existing = self.orders.get(m.intent_id)
+        if existing is not None:
+            same = (existing.symbol, existing.side, existing.quantity, existing.order_type,
+                    existing.limit_price, existing.stop_price, existing.account) == (
+                m.symbol, m.direction.value, m.quantity, m.order_type.value, m.limit_price,
+                m.stop_price, account)
+            if same:
+                return Outcome.DUPLICATE
+            text = message_to_json(m).decode()
+            if text in existing.refused:
+                return Outcome.DUPLICATE
+            self._emit(ev.OrderMessageRefused, m.intent_id, m.timestamp, source,
+                       status=existing.status, kind="conflicting_intent",
+                       reason="an intent with this id and different terms exists", message=text)
+            return Outcome.ANOMALY
+        held = self.held.get(m.intent_id, [])
+        self._emit(ev.OrderIntentRecorded, m.intent_id, m.timestamp, source, status="NEW",
+                   symbol=m.symbol, side=m.direction.value, quantity=m.quantity,
+                   order_type=m.order_type.value, limit_price=m.limit_price,
+                   stop_price=m.stop_price, account=account, origin="intent")
+        order = self.orders[m.intent_id]
+        denial = self._denial(order)
+        if denial:
+            self._status(order, OrderTransition.DENY, denial, m.timestamp, source)
+        for text, report in held:
+            self._on_report(report, text, source)
+        return Outcome.APPLIED
+
+    def _denial(self, order: Order) -> str:
+        state = self.killswitch.state
+        if state == KillSwitchState.ARMED or order.origin == "killswitch":
+            return ""
+        if state == KillSwitchState.TRIPPED:
+            return "kill switch TRIPPED: trading halted"
+        pos = self.positions.get((order.account, order.symbol))
+        q = pos.quantity if pos is not None else ZERO
+        after = q + order.signed_quantity
+        reduces = q != 0 and abs(after) < abs(q) and (after == 0 or (after > 0) == (q > 0))
+        return "" if reduces else "kill switch REDUCING: only exposure-reducing orders pass"
+
+    def _status(self, order: Order, t: OrderTransition, reason: str, occurred_at: datetime,
+                source: str) -> Outcome:
+        decision = order.decide_status(t, reason)
+        if isinstance(decision, Refusal):
+            return Outcome.DUPLICATE
+        self._emit(decision.cls, order.intent_id, occurred_at, source, **decision.fields)
+        return Outcome.APPLIED
+
+    def _on_report(self, r: ExecutionReport, text: str, source: str) -> Outcome:
+        order = self.orders.get(r.intent_id)
+        if order is None:
+            if any(t == text for t, _ in self.held.get(r.intent_id, ())):
+                return Outcome.DUPLICATE
+            self._emit(ev.ExecutionReportHeld, ids.held_reports_id(r.intent_id), r.timestamp,
+                       source, intent_id=r.intent_id, report=text)
+            return Outcome.HELD
+        decision = order.decide_report(r, text)
+        if decision is None:
+            return Outcome.DUPLICATE
+        if isinstance(decision, Refusal):
+            self._emit(ev.OrderMessageRefused, order.intent_id, r.timestamp, source,
+                       status=order.status, kind=decision.kind, reason=decision.reason,
+                       message=text)
+            return Outcome.ANOMALY
+        proposals, effects = decision
+        for p in proposals:
+            self._propose(order, p, r.timestamp, source)
+        for eff in effects:
+            self._position_effect(order, eff.fill.exec_id, eff.replaced, eff.fill.quantity,
+                                  eff.fill.price, eff.fill.commission, r.timestamp, source)
+        if effects:
+            self._check_risk(r.timestamp, source)
+        return Outcome.APPLIED
+
+    def _propose(self, order: Order, p: Proposal, at: datetime, source: str) -> None:
+        self._emit(p.cls, order.intent_id, at, source, **p.fields)
+
+    def _position_effect(self, order: Order, exec_id: str, replaced: Any, qty: Decimal,
+                         price: Decimal, commission: Decimal, at: datetime, source: str) -> None:
+        pos = self._position(order.account, order.symbol)
+        mult = pos.multiplier
+        signed = qty if order.side == "BUY" else -qty
+        common = {"account": order.account, "symbol": order.symbol, "exec_id": exec_id,
+                  "intent_id": order.intent_id, "multiplier": mult, "side": order.side,
+                  "fill_quantity": qty, "fill_price": price, "fill_commission": commission}
+        if replaced is None:
+            figs = pos.figures_after_fill(signed, price, commission)
+            self._emit(ev.PositionFillApplied, pos.id, at, source, quantity=figs.quantity,
+                       avg_price=figs.avg_price, realized_pnl=figs.realized_pnl,
+                       commission=figs.commission,
+                       cash_delta=-signed * price * mult - commission, **common)
+            return
+        old_signed = replaced.quantity if order.side == "BUY" else -replaced.quantity
+        figs = pos.figures_after_correction(replaced.exec_id,
+                                            PositionFill(exec_id, signed, price, commission))
+        cash_delta = -(signed * price - old_signed * replaced.price) * mult - (
+            commission - replaced.commission)
+        self._emit(ev.PositionFillCorrected, pos.id, at, source, quantity=figs.quantity,
+                   avg_price=figs.avg_price, realized_pnl=figs.realized_pnl,
+                   commission=figs.commission, cash_delta=cash_delta,
+                   replaced_exec_id=replaced.exec_id, **common)
+
+    def _position(self, account: str, symbol: str) -> Position:
+        key = (account, symbol)
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = Position(ids.position_id(account, symbol), account, symbol,
+                           self.config.instruments.multiplier(symbol))
+            self.positions[key] = pos
+        return pos
+
+    def _on_bar(self, m: BarEvent, source: str) -> Outcome:
+        if self.last_bar.get((m.symbol, m.bar_size)) == m.timestamp:
+            return Outcome.DUPLICATE
+        self._emit(ev.MarketBarRecorded, ids.market_id(m.symbol), m.timestamp, source,
+                   symbol=m.symbol, open=m.open, high=m.high, low=m.low, close=m.close,
+                   volume=m.volume, bar_size=m.bar_size)
+        self._check_risk(m.timestamp, source)
+        return Outcome.APPLIED
+
+    def _on_tick(self, m: TickEvent, source: str) -> Outcome:
+        if self.last_tick.get(m.symbol) == (m.timestamp, m.price, m.size, m.tick_type.value):
+            return Outcome.DUPLICATE
+        self._emit(ev.MarketTickRecorded, ids.market_id(m.symbol), m.timestamp, source,
+                   symbol=m.symbol, price=m.price, size=m.size, tick_type=m.tick_type.value)
+        self._check_risk(m.timestamp, source)
+        return Outcome.APPLIED
+
+    def _on_ofi(self, m: OFIEvent, source: str) -> Outcome:
+        if self.last_ofi.get(m.symbol) == m.timestamp:
+            return Outcome.DUPLICATE
+        self._emit(ev.MarketOfiRecorded, ids.market_id(m.symbol), m.timestamp, source,
+                   symbol=m.symbol, ofi_value=m.ofi_value, volume_imbalance=m.volume_imbalance,
+                   bid_volume=m.bid_volume, ask_volume=m.ask_volume)
+        return Outcome.APPLIED
+
+    # ================================================================== risk
+
+    def _check_risk(self, at: datetime, source: str) -> None:
+        if self.killswitch.state == KillSwitchState.TRIPPED:
+            return
+        account = self.account
+        equity = account.equity()
+        breach = check_equity(self.config.limits, account.daily_pnl_fraction(equity),
+                              account.drawdown(equity))
+        if breach is not None:
+            self._trip(breach, at, source, _RISK_POLICY)
+
+    def _trip(self, breach: Breach, at: datetime, source: str, who: Operator) -> None:
+        account = self.account
+        trip = self._emit(ev.KillSwitchTripped, ids.KILL_SWITCH_ID, at, source,
+                          state=KillSwitchState.TRIPPED.value, reason=breach.reason, by=who.by,
+                          db_role=who.db_role, os_user=who.os_user, trigger=breach.trigger,
+                          action=breach.action, equity=account.equity(),
+                          high_water_mark=account.high_water_mark, measure=breach.measure,
+                          threshold=breach.threshold)
+        why = f"kill switch tripped ({breach.trigger})"
+        for order in [o for o in self.orders.values() if o.is_working and o.origin != "killswitch"]:
+            self._status(order, OrderTransition.REQUEST_CANCEL, why, at, source)
+        if breach.action != "HALT_AND_FLATTEN":
+            return
+        for (acct, symbol), pos in sorted(self.positions.items()):
+            if pos.quantity == 0:
+                continue
+            self._emit(ev.OrderIntentRecorded,
+                       ids.flatten_intent_id(trip.originator_version, acct, symbol), at, source,
+                       status="NEW", symbol=symbol, side="SELL" if pos.quantity > 0 else "BUY",
+                       quantity=abs(pos.quantity), order_type="MARKET", limit_price=None,
+                       stop_price=None, account=acct, origin="killswitch")
+
+    # ================================================================== views
+
+    @property
+    def current_day(self) -> date | None:
+        return self.account.day
