@@ -40,6 +40,10 @@ class Account:
     marks: dict[str, Decimal] = field(default_factory=dict)
     market_marked: set[str] = field(default_factory=set)
     holdings: dict[tuple[str, str], Holding] = field(default_factory=dict)
+    # Sum over accounts of quantity x multiplier, per symbol, and the sum of that times
+    # the mark: kept incrementally (exact Decimal sums) so equity is O(1) per event.
+    exposure: dict[str, Decimal] = field(default_factory=dict)
+    market_value: Decimal = ZERO
 
     def __post_init__(self) -> None:
         self.cash = self.starting_equity
@@ -49,12 +53,7 @@ class Account:
     # ------------------------------------------------------------------ figures
 
     def equity(self) -> Decimal:
-        value = ZERO
-        marks = self.marks
-        for (_, symbol), h in self.holdings.items():
-            if h.quantity:
-                value += h.quantity * marks.get(symbol, ZERO) * h.multiplier
-        return self.cash + value
+        return self.cash + self.market_value
 
     def position_value(self, symbol: str, quantity: Decimal, multiplier: Decimal) -> Decimal:
         return quantity * self.marks.get(symbol, ZERO) * multiplier
@@ -80,12 +79,19 @@ class Account:
     def apply(self, event: ev.LedgerEvent) -> None:
         if isinstance(event, ev.PositionEvent):
             self.cash += event.cash_delta
-            self.holdings[(event.account, event.symbol)] = Holding(event.quantity,
-                                                                  event.multiplier)
-            if event.symbol not in self.market_marked and isinstance(
+            symbol = event.symbol
+            if symbol not in self.market_marked and isinstance(
                 event, ev.PositionFillApplied | ev.PositionFillCorrected
             ):
-                self.marks[event.symbol] = event.fill_price
+                self._set_mark(symbol, event.fill_price)
+            key = (event.account, symbol)
+            old = self.holdings.get(key)
+            delta = event.quantity * event.multiplier - (
+                old.quantity * old.multiplier if old is not None else ZERO)
+            self.holdings[key] = Holding(event.quantity, event.multiplier)
+            if delta:
+                self.exposure[symbol] = self.exposure.get(symbol, ZERO) + delta
+                self.market_value += delta * self.marks.get(symbol, ZERO)
         elif isinstance(event, ev.AccountOpened):
             self.version = event.originator_version
             self.opened, self.day = True, event.day
@@ -96,8 +102,16 @@ class Account:
 
     def mark(self, symbol: str, price: Decimal) -> None:
         """A market price (bar close, TRADE/LAST tick) that is not older than the last one."""
-        self.marks[symbol] = price
+        self._set_mark(symbol, price)
         self.market_marked.add(symbol)
+
+    def _set_mark(self, symbol: str, price: Decimal) -> None:
+        old = self.marks.get(symbol, ZERO)
+        if price != old:
+            exposure = self.exposure.get(symbol)
+            if exposure:
+                self.market_value += exposure * (price - old)
+            self.marks[symbol] = price
 
     def day_roll_fields(self, new_day: date) -> dict[str, object]:
         equity = self.equity()

@@ -24,7 +24,7 @@ import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 
-from contracts import ContractValidationError, SourcedMessage, parse_message
+from contracts import ContractMessage, ContractValidationError, SourcedMessage, parse_message
 from domain import events as ev
 from domain.clock import Clock
 from domain.codec import LedgerMapper
@@ -35,6 +35,16 @@ from domain.ports import ConcurrentWriteError, LedgerRecorder
 
 PAGE = 20_000
 MAX_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """An input already validated (an in-process producer: the backtest engine, a broker
+    adapter); it is tracked by source and position exactly like raw input."""
+
+    source: str
+    position: int
+    message: ContractMessage
 
 
 @dataclass
@@ -127,7 +137,7 @@ class LedgerApplication(Application[UUID]):
 
     # ------------------------------------------------------------------ writing
 
-    def process(self, messages: Sequence[SourcedMessage]) -> BatchSummary:
+    def process(self, messages: Sequence[SourcedMessage | ParsedMessage]) -> BatchSummary:
         """Decide and commit one batch; on a concurrent write, rebuild and decide again."""
         for _ in range(MAX_RETRIES):
             if (self.store.max_notification_id() or 0) != self.position:
@@ -145,7 +155,8 @@ class LedgerApplication(Application[UUID]):
             return summary
         raise ConcurrentWriteError(f"gave up after {MAX_RETRIES} concurrent-write retries")
 
-    def _decide(self, messages: Sequence[SourcedMessage]) -> tuple[BatchSummary, dict[str, int]]:
+    def _decide(self, messages: Sequence[SourcedMessage | ParsedMessage]
+                ) -> tuple[BatchSummary, dict[str, int]]:
         now = self.clock.now()
         ledger, known = self.ledger, self.sources
         counts: Counter[str] = Counter()
@@ -157,6 +168,10 @@ class LedgerApplication(Application[UUID]):
                 counts["duplicates"] += 1
                 continue
             sources[src] = pos
+            if isinstance(sm, ParsedMessage):
+                outcome = ledger.handle(sm.message, f"{src}@{pos}", now)
+                counts[_OUTCOME_FIELD[outcome]] += 1
+                continue
             try:
                 msg = parse_message(sm.payload)
             except ContractValidationError as e:
@@ -185,10 +200,10 @@ class LedgerApplication(Application[UUID]):
 
     # ------------------------------------------------------------------ commands
 
-    def ingest(self, messages: Iterable[SourcedMessage], batch_size: int = 5000,
+    def ingest(self, messages: Iterable[SourcedMessage | ParsedMessage], batch_size: int = 5000,
                progress: Callable[[int], None] | None = None) -> BatchSummary:
         total = BatchSummary()
-        batch: list[SourcedMessage] = []
+        batch: list[SourcedMessage | ParsedMessage] = []
         for sm in messages:
             batch.append(sm)
             if len(batch) >= batch_size:

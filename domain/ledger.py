@@ -101,7 +101,7 @@ class Ledger:
         self._now = now
         self._roll_day(msg.timestamp, source)
         if isinstance(msg, ExecutionReport):
-            return self._on_report(msg, message_to_json(msg).decode(), source)
+            return self._on_report(msg, None, source)
         if isinstance(msg, OrderIntent):
             return self._on_intent(msg, source)
         if isinstance(msg, BarEvent):
@@ -281,13 +281,17 @@ class Ledger:
         self._emit(decision.cls, order.intent_id, occurred_at, source, **decision.fields)
         return Outcome.APPLIED
 
-    def _on_report(self, r: ExecutionReport, text: str, source: str) -> Outcome:
+    def _on_report(self, r: ExecutionReport, text: str | None, source: str) -> Outcome:
+        """`text` is the report's canonical JSON when the caller has it (held reports)."""
         order = self.orders.get(r.intent_id)
+        if text is None and (order is None or order.refused):
+            text = message_to_json(r).decode()
         if order is None:
-            if any(t == text for t, _ in self.held.get(r.intent_id, ())):
+            held_text = text or message_to_json(r).decode()
+            if any(t == held_text for t, _ in self.held.get(r.intent_id, ())):
                 return Outcome.DUPLICATE
             self._emit(ev.ExecutionReportHeld, ids.held_reports_id(r.intent_id), r.timestamp,
-                       source, intent_id=r.intent_id, report=text)
+                       source, intent_id=r.intent_id, report=held_text)
             return Outcome.HELD
         decision = order.decide_report(r, text)
         if decision is None:
@@ -295,7 +299,7 @@ class Ledger:
         if isinstance(decision, Refusal):
             self._emit(ev.OrderMessageRefused, order.intent_id, r.timestamp, source,
                        status=order.status, kind=decision.kind, reason=decision.reason,
-                       message=text)
+                       message=text or message_to_json(r).decode())
             return Outcome.ANOMALY
         proposals, effects = decision
         for p in proposals:

@@ -163,10 +163,14 @@ class Order:
     # ------------------------------------------------------------------ decide
 
     def decide_report(
-        self, r: ExecutionReport, message_json: str
+        self, r: ExecutionReport, message_json: str | None
     ) -> tuple[list[Proposal], list[FillEffect]] | Refusal | None:
-        """Proposals for a report, a Refusal, or None when it changes nothing (a duplicate)."""
-        if message_json in self.refused:
+        """Proposals for a report, a Refusal, or None when it changes nothing (a duplicate).
+
+        `message_json` is needed only once this order has refused something (to recognise
+        a refused message delivered again); the ledger computes it only then.
+        """
+        if message_json is not None and message_json in self.refused:
             return None
         proposals: list[Proposal] = []
         effects: list[FillEffect] = []

@@ -24,7 +24,7 @@ from domain.strategy.types import FloatArray
 MIN_IC_PAIRS = 10
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # arrays have no single truth value
 class EnsembleResult:
     """The combined score per symbol and how it was weighted."""
 

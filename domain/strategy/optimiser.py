@@ -73,7 +73,7 @@ class PortfolioLimits:
     periods_per_year: float = DEFAULT_PERIODS_PER_YEAR
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # arrays have no single truth value
 class OptimisationResult:
     weights: FloatArray  # (N,)
     status: str  # the solver's status, or "invalid_input" / "solver_error" / "empty"

@@ -1,0 +1,53 @@
+# tradeledger — the Makefile targets are the interface (CONVENTIONS.md).
+# Each target creates .venv and installs what it needs on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STORE  ?= sqlite:///var/ledger.db
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test lint bench venv promtool clean schemas
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# promtool (Debian's prometheus package) for the alert-rule tests and the scrape test.
+promtool:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus package (promtool, prometheus)"; \
+	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
+	  { $$SUDO pkill -x prometheus 2>/dev/null || true; }; }
+
+demo: $(STAMP)
+	$(BIN)/ledger --store $(STORE) ingest data/demo/session.jsonl
+	$(BIN)/ledger --store $(STORE) positions
+	$(BIN)/ledger --store $(STORE) orders
+	$(BIN)/ledger --store $(STORE) killswitch status
+
+test: $(STAMP) promtool
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+schemas: $(STAMP)
+	$(BIN)/python -m contracts.schemas
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
