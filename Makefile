@@ -20,12 +20,12 @@ venv: $(STAMP)
 
 # promtool (Debian's prometheus package) for the alert-rule tests and the scrape test.
 promtool:
-	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	@command -v promtool >/dev/null 2>&1 && test -x /usr/bin/prometheus || { \
 	  echo "installing Debian's prometheus package (promtool, prometheus)"; \
 	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
-	  { $$SUDO pkill -x prometheus 2>/dev/null || true; }; }
+	  if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now prometheus || true; fi; }
 
 demo: $(STAMP)
 	$(BIN)/ledger --store $(STORE) ingest data/demo/session.jsonl
