@@ -80,9 +80,7 @@ class Account:
         if isinstance(event, ev.PositionEvent):
             self.cash += event.cash_delta
             symbol = event.symbol
-            if symbol not in self.market_marked and isinstance(
-                event, ev.PositionFillApplied | ev.PositionFillCorrected
-            ):
+            if symbol not in self.market_marked:
                 self._set_mark(symbol, event.fill_price)
             key = (event.account, symbol)
             old = self.holdings.get(key)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -219,9 +220,15 @@ class LedgerApplication(Application[UUID]):
 
     def command_killswitch(self, command: KillSwitchCommand, reason: str,
                            operator: Operator) -> list[ev.LedgerEvent]:
+        return self.command(
+            lambda ledger, now: ledger.command_killswitch(command, reason, operator, now))
+
+    def command(self, decide: Callable[[Ledger, datetime], object]) -> list[ev.LedgerEvent]:
+        """Run a decision against the caught-up ledger and commit its events in one
+        transaction; on a concurrent write, rebuild and decide again. Returns the events."""
         for _ in range(MAX_RETRIES):
             self.catch_up()
-            self.ledger.command_killswitch(command, reason, operator, self.clock.now())
+            decide(self.ledger, self.clock.now())
             events = list(self.ledger.pending)
             try:
                 self._commit({})

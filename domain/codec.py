@@ -51,8 +51,9 @@ def _decoder(hint: Any) -> Callable[[Any], Any] | None:
         if base is None:
             return None
         return lambda v: None if v is None else base(v)
-    return {Decimal: Decimal, datetime: datetime.fromisoformat, date: date.fromisoformat,
-            UUID: UUID}.get(hint)
+    table: dict[Any, Callable[[Any], Any]] = {
+        Decimal: Decimal, datetime: datetime.fromisoformat, date: date.fromisoformat, UUID: UUID}
+    return table.get(hint)
 
 
 @dataclass(frozen=True, slots=True)

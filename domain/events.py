@@ -140,6 +140,33 @@ class OrderMessageRefused(OrderEvent):
     message: str  # the offending message, canonical JSON
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderStatusCorrected(OrderEvent):
+    """A status the broker proves, booked by reconciliation outside the transition table.
+
+    The only event that may leave a terminal state; it always names its run.
+    """
+
+    previous_status: str
+    reason: str
+    run_id: str
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconciliationRecorded(LedgerEvent):
+    """One reconciliation run against a broker: when, what it found, what it booked."""
+
+    run_id: str
+    broker: str
+    result: str  # "agreed" | "breaks" | "applied"
+    counts: str  # JSON object: compared items per kind and breaks per kind
+    breaks: str  # JSON list of breaks with their evidence
+    applied: bool
+
+
 # --------------------------------------------------------------------------- held reports
 
 
@@ -166,23 +193,20 @@ class PositionEvent(LedgerEvent):
     commission: Decimal  # cumulative, after
     cash_delta: Decimal  # effect on the account's cash
     multiplier: Decimal
+    side: str  # of the fill (the order's side)
+    fill_quantity: Decimal
+    fill_price: Decimal
+    fill_commission: Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionFillApplied(PositionEvent):
-    side: str
-    fill_quantity: Decimal
-    fill_price: Decimal
-    fill_commission: Decimal
+    pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionFillCorrected(PositionEvent):
     replaced_exec_id: str
-    side: str
-    fill_quantity: Decimal
-    fill_price: Decimal
-    fill_commission: Decimal
 
 
 # --------------------------------------------------------------------------- Account
@@ -295,6 +319,8 @@ EVENT_CLASSES: tuple[type[LedgerEvent], ...] = (
     OrderRejected,
     OrderExpired,
     OrderMessageRefused,
+    OrderStatusCorrected,
+    ReconciliationRecorded,
     ExecutionReportHeld,
     PositionFillApplied,
     PositionFillCorrected,

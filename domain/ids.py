@@ -31,3 +31,7 @@ def held_reports_id(intent_id: UUID) -> UUID:
 
 def flatten_intent_id(trip_version: int, account: str, symbol: str) -> UUID:
     return uuid5(NAMESPACE, f"flatten:{trip_version}:{account}:{symbol}")
+
+
+def reconciliation_id(run_id: str) -> UUID:
+    return uuid5(NAMESPACE, f"reconciliation:{run_id}")

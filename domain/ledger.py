@@ -97,13 +97,16 @@ class Ledger:
 
     # ================================================================== inputs
 
-    def handle(self, msg: ContractMessage, source: str, now: datetime) -> Outcome:
+    def handle(self, msg: ContractMessage, source: str, now: datetime,
+               origin: str = "intent") -> Outcome:
+        """Decide one valid input. `origin` marks intents not from the strategy: "broker" for
+        an order first seen at the broker (booked by reconciliation)."""
         self._now = now
         self._roll_day(msg.timestamp, source)
         if isinstance(msg, ExecutionReport):
             return self._on_report(msg, None, source)
         if isinstance(msg, OrderIntent):
-            return self._on_intent(msg, source)
+            return self._on_intent(msg, source, origin)
         if isinstance(msg, BarEvent):
             return self._on_bar(msg, source)
         if isinstance(msg, TickEvent):
@@ -145,6 +148,24 @@ class Ledger:
         if order is None:
             return Outcome.DUPLICATE
         return self._status(order, OrderTransition.REQUEST_CANCEL, reason, now, source)
+
+    def correct_order_status(self, intent_id: UUID, status: str, reason: str, run_id: str,
+                             source: str, now: datetime) -> Outcome:
+        """Book a status the broker proves (reconciliation --apply), outside the table."""
+        self._now = now
+        order = self.orders.get(intent_id)
+        if order is None or order.status.value == status:
+            return Outcome.DUPLICATE
+        self._emit(ev.OrderStatusCorrected, intent_id, now, source, status=status,
+                   previous_status=order.status.value, reason=reason, run_id=run_id)
+        return Outcome.APPLIED
+
+    def record_reconciliation(self, run_id: str, broker: str, result: str, counts_json: str,
+                              breaks_json: str, applied: bool, now: datetime) -> None:
+        self._now = now
+        self._emit(ev.ReconciliationRecorded, ids.reconciliation_id(run_id), now,
+                   f"broker:{broker}", run_id=run_id, broker=broker, result=result,
+                   counts=counts_json, breaks=breaks_json, applied=applied)
 
     def drain(self) -> list[ev.LedgerEvent]:
         out, self.pending = self.pending, []
@@ -231,7 +252,7 @@ class Ledger:
                 if breach is not None:
                     self._trip(breach, at, source, _RISK_POLICY)
 
-    def _on_intent(self, m: OrderIntent, source: str) -> Outcome:
+    def _on_intent(self, m: OrderIntent, source: str, origin: str = "intent") -> Outcome:
         account = m.account or self.config.account
         existing = self.orders.get(m.intent_id)
         if existing is not None:
@@ -252,7 +273,7 @@ class Ledger:
         self._emit(ev.OrderIntentRecorded, m.intent_id, m.timestamp, source, status="NEW",
                    symbol=m.symbol, side=m.direction.value, quantity=m.quantity,
                    order_type=m.order_type.value, limit_price=m.limit_price,
-                   stop_price=m.stop_price, account=account, origin="intent")
+                   stop_price=m.stop_price, account=account, origin=origin)
         order = self.orders[m.intent_id]
         denial = self._denial(order)
         if denial:
@@ -263,7 +284,7 @@ class Ledger:
 
     def _denial(self, order: Order) -> str:
         state = self.killswitch.state
-        if state == KillSwitchState.ARMED or order.origin == "killswitch":
+        if state == KillSwitchState.ARMED or order.origin in ("killswitch", "broker"):
             return ""
         if state == KillSwitchState.TRIPPED:
             return "kill switch TRIPPED: trading halted"
