@@ -25,8 +25,10 @@ def messages(n: int, seed: int = 7) -> Iterator[bytes]:
         side = "BUY" if rng.random() < 0.5 else "SELL"
         qty = rng.randint(1, 20) * 10
         part = qty // 2
-        p1 = f"{100 + rng.randint(0, 5000) / 100:.2f}"
-        p2 = f"{100 + rng.randint(0, 5000) / 100:.2f}"
+        # prices walk slowly around 100 per symbol: realistic marks, and no kill-switch trip
+        base = 100 + (order % 97) / 100
+        p1 = f"{base + rng.randint(-5, 5) / 100:.2f}"
+        p2 = f"{base + rng.randint(-5, 5) / 100:.2f}"
         second += 1
         ts = f"2025-11-17T{9 + second // 3600 % 8:02d}:{second // 60 % 60:02d}:{second % 60:02d}.{order % 1000000:06d}Z"
         batch = [
