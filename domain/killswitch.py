@@ -89,11 +89,16 @@ class KillSwitch:
         return nxt
 
 
-def check_equity(limits: RiskLimits, daily_pnl: Decimal, drawdown: Decimal) -> Breach | None:
-    if daily_pnl < -limits.daily_loss:
-        return Breach("daily_loss", "HALT_AND_FLATTEN", -daily_pnl, limits.daily_loss,
-                      f"daily loss {_pct(-daily_pnl)} exceeds {_pct(limits.daily_loss)}")
-    if drawdown > limits.drawdown:
+def check_equity(limits: RiskLimits, equity: Decimal, opening_equity: Decimal,
+                 high_water_mark: Decimal) -> Breach | None:
+    """Daily loss and drawdown, compared by multiplication (no division on the hot path);
+    the fractions are computed only for the breach that is reported."""
+    if opening_equity > 0 and opening_equity - equity > limits.daily_loss * opening_equity:
+        loss = div(opening_equity - equity, opening_equity)
+        return Breach("daily_loss", "HALT_AND_FLATTEN", loss, limits.daily_loss,
+                      f"daily loss {_pct(loss)} exceeds {_pct(limits.daily_loss)}")
+    if high_water_mark > 0 and high_water_mark - equity > limits.drawdown * high_water_mark:
+        drawdown = div(high_water_mark - equity, high_water_mark)
         return Breach("drawdown", "HALT_AND_FLATTEN", drawdown, limits.drawdown,
                       f"drawdown {_pct(drawdown)} exceeds {_pct(limits.drawdown)}")
     return None

@@ -400,9 +400,8 @@ class Ledger:
         if self.killswitch.state == KillSwitchState.TRIPPED:
             return
         account = self.account
-        equity = account.equity()
-        breach = check_equity(self.config.limits, account.daily_pnl_fraction(equity),
-                              account.drawdown(equity))
+        breach = check_equity(self.config.limits, account.equity(), account.opening_equity,
+                              account.high_water_mark)
         if breach is not None:
             self._trip(breach, at, source, _RISK_POLICY)
 
