@@ -76,21 +76,25 @@ class Account:
 
     # ------------------------------------------------------------------ apply
 
+    def apply_fill(self, event: ev.PositionEvent, last_fill_price: Decimal) -> None:
+        """A position changed: cash moves; until the market marks the symbol, its mark is
+        the last fill price (of the fills in sequence: a correction of an earlier fill does
+        not move it)."""
+        self.cash += event.cash_delta
+        symbol = event.symbol
+        if symbol not in self.market_marked:
+            self._set_mark(symbol, last_fill_price)
+        key = (event.account, symbol)
+        old = self.holdings.get(key)
+        delta = event.quantity * event.multiplier - (
+            old.quantity * old.multiplier if old is not None else ZERO)
+        self.holdings[key] = Holding(event.quantity, event.multiplier)
+        if delta:
+            self.exposure[symbol] = self.exposure.get(symbol, ZERO) + delta
+            self.market_value += delta * self.marks.get(symbol, ZERO)
+
     def apply(self, event: ev.LedgerEvent) -> None:
-        if isinstance(event, ev.PositionEvent):
-            self.cash += event.cash_delta
-            symbol = event.symbol
-            if symbol not in self.market_marked:
-                self._set_mark(symbol, event.fill_price)
-            key = (event.account, symbol)
-            old = self.holdings.get(key)
-            delta = event.quantity * event.multiplier - (
-                old.quantity * old.multiplier if old is not None else ZERO)
-            self.holdings[key] = Holding(event.quantity, event.multiplier)
-            if delta:
-                self.exposure[symbol] = self.exposure.get(symbol, ZERO) + delta
-                self.market_value += delta * self.marks.get(symbol, ZERO)
-        elif isinstance(event, ev.AccountOpened):
+        if isinstance(event, ev.AccountOpened):
             self.version = event.originator_version
             self.opened, self.day = True, event.day
         elif isinstance(event, ev.AccountDayRolled):

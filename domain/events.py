@@ -188,7 +188,8 @@ class PositionEvent(LedgerEvent):
     exec_id: str
     intent_id: UUID
     quantity: Decimal  # signed quantity after
-    avg_price: Decimal  # average open price after (0 when flat)
+    cost: Decimal  # open cost basis after (quantity x price of what is open; 0 when flat)
+    avg_price: Decimal  # average open price after: cost / |quantity| (0 when flat)
     realized_pnl: Decimal  # cumulative, after
     commission: Decimal  # cumulative, after
     cash_delta: Decimal  # effect on the account's cash

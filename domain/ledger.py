@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -42,10 +42,11 @@ from domain.killswitch import (
     check_equity,
     check_psr,
 )
-from domain.money import ZERO
+from domain.money import CTX, ZERO
 from domain.order import Order, Proposal, Refusal
 from domain.order_table import OrderTransition
 from domain.position import Position, PositionFill
+from domain.recent import Recent
 
 
 class Outcome(str, Enum):
@@ -90,6 +91,8 @@ class Ledger:
         self.last_bar: dict[tuple[str, str | None], datetime] = {}
         self.last_tick: dict[str, tuple[datetime, Decimal, Decimal, str]] = {}
         self.last_ofi: dict[str, datetime] = {}
+        # Recently seen market-data keys per stream, for duplicate detection.
+        self.recent: dict[tuple[str, str, str | None], Recent] = {}
         self.last_recorded_at: datetime | None = None
         self.pending: list[ev.LedgerEvent] = []
         self._now: datetime | None = None
@@ -101,6 +104,10 @@ class Ledger:
                origin: str = "intent") -> Outcome:
         """Decide one valid input. `origin` marks intents not from the strategy: "broker" for
         an order first seen at the broker (booked by reconciliation)."""
+        with localcontext(CTX):
+            return self._handle(msg, source, now, origin)
+
+    def _handle(self, msg: ContractMessage, source: str, now: datetime, origin: str) -> Outcome:
         self._now = now
         self._roll_day(msg.timestamp, source)
         if isinstance(msg, ExecutionReport):
@@ -134,6 +141,11 @@ class Ledger:
         """An operator's trip or reset. Raises KillSwitchCommandRefused when it does not fit."""
         self._now = now
         target = self.killswitch.target(command)
+        with localcontext(CTX):
+            self._command_killswitch(command, target, reason, operator, now)
+
+    def _command_killswitch(self, command: KillSwitchCommand, target: KillSwitchState,
+                            reason: str, operator: Operator, now: datetime) -> None:
         if command == KillSwitchCommand.TRIP:
             self._trip(Breach("manual", "HALT", ZERO, ZERO, reason), now, "cli", operator)
             return
@@ -174,7 +186,14 @@ class Ledger:
     # ================================================================== apply
 
     def apply(self, event: ev.LedgerEvent) -> None:
-        """Mutate state by one event: the only way state changes, live or on rebuild."""
+        """Mutate state by one event: the only way state changes, live or on rebuild.
+
+        All arithmetic runs in the ledger's own decimal context (`money.CTX`), whatever
+        context the caller has set."""
+        with localcontext(CTX):
+            self._apply(event)
+
+    def _apply(self, event: ev.LedgerEvent) -> None:
         self.versions[event.originator_id] = event.originator_version
         self.last_recorded_at = event.recorded_at
         if isinstance(event, ev.OrderEvent):
@@ -186,8 +205,9 @@ class Ledger:
                     event.origin)
             self.orders[event.originator_id].apply(event)
         elif isinstance(event, ev.PositionEvent):
-            self._position(event.account, event.symbol).apply(event)
-            self.account.apply(event)
+            pos = self._position(event.account, event.symbol)
+            pos.apply(event)
+            self.account.apply_fill(event, pos.last_fill_price)
             self.account.note_equity(self.account.equity())
         elif isinstance(event, ev.MarketEvent):
             self._apply_market(event)
@@ -202,7 +222,26 @@ class Ledger:
         else:
             self.account.apply(event)
 
+    def _recent(self, item: ev.MarketEvent | BarEvent | TickEvent | OFIEvent
+                ) -> tuple[Recent, object]:
+        """The memory of an input's or event's stream, and its key in it."""
+        at = item.occurred_at if isinstance(item, ev.MarketEvent) else item.timestamp
+        key: object
+        if isinstance(item, ev.MarketBarRecorded | BarEvent):
+            stream, key = ("bar", item.symbol, item.bar_size), at
+        elif isinstance(item, ev.MarketTickRecorded | TickEvent):
+            tick_type = item.tick_type if isinstance(item.tick_type, str) else item.tick_type.value
+            stream, key = ("tick", item.symbol, None), (at, item.price, item.size, tick_type)
+        else:
+            stream, key = ("ofi", item.symbol, None), at
+        memory = self.recent.get(stream)
+        if memory is None:
+            memory = self.recent[stream] = Recent()
+        return memory, key
+
     def _apply_market(self, event: ev.MarketEvent) -> None:
+        memory, key = self._recent(event)
+        memory.add(key)
         sym, at = event.symbol, event.occurred_at
         price: Decimal | None = None
         if isinstance(event, ev.MarketBarRecorded):
@@ -232,7 +271,7 @@ class Ledger:
         event = cls(originator_id=originator_id,
                     originator_version=self.versions.get(originator_id, 0) + 1,
                     occurred_at=occurred_at, recorded_at=now, source=source, **fields)
-        self.apply(event)
+        self._apply(event)
         self.pending.append(event)
         return event
 
@@ -290,8 +329,16 @@ class Ledger:
             return "kill switch TRIPPED: trading halted"
         pos = self.positions.get((order.account, order.symbol))
         q = pos.quantity if pos is not None else ZERO
-        after = q + order.signed_quantity
-        reduces = q != 0 and abs(after) < abs(q) and (after == 0 or (after > 0) == (q > 0))
+        # Count what other working orders will do too: two exits that each reduce a
+        # position may together open one on the other side.
+        pending = sum((o.signed_quantity - (o.filled if o.side == "BUY" else -o.filled)
+                       for o in self.orders.values()
+                       if o.is_working and o is not order and o.account == order.account
+                       and o.symbol == order.symbol), ZERO)
+        before = q + pending
+        after = before + order.signed_quantity
+        reduces = (q != 0 and abs(after) < abs(before) and abs(after) <= abs(q)
+                   and (after == 0 or (after > 0) == (q > 0)))
         return "" if reduces else "kill switch REDUCING: only exposure-reducing orders pass"
 
     def _status(self, order: Order, t: OrderTransition, reason: str, occurred_at: datetime,
@@ -346,7 +393,7 @@ class Ledger:
         if replaced is None:
             figs = pos.figures_after_fill(signed, price, commission)
             self._emit(ev.PositionFillApplied, pos.id, at, source, quantity=figs.quantity,
-                       avg_price=figs.avg_price, realized_pnl=figs.realized_pnl,
+                       cost=figs.cost, avg_price=figs.avg_price, realized_pnl=figs.realized_pnl,
                        commission=figs.commission,
                        cash_delta=-signed * price * mult - commission, **common)
             return
@@ -356,7 +403,7 @@ class Ledger:
         cash_delta = -(signed * price - old_signed * replaced.price) * mult - (
             commission - replaced.commission)
         self._emit(ev.PositionFillCorrected, pos.id, at, source, quantity=figs.quantity,
-                   avg_price=figs.avg_price, realized_pnl=figs.realized_pnl,
+                   cost=figs.cost, avg_price=figs.avg_price, realized_pnl=figs.realized_pnl,
                    commission=figs.commission, cash_delta=cash_delta,
                    replaced_exec_id=replaced.exec_id, **common)
 
@@ -369,8 +416,12 @@ class Ledger:
             self.positions[key] = pos
         return pos
 
+    def _is_market_duplicate(self, m: BarEvent | TickEvent | OFIEvent) -> bool:
+        memory, key = self._recent(m)
+        return key in memory
+
     def _on_bar(self, m: BarEvent, source: str) -> Outcome:
-        if self.last_bar.get((m.symbol, m.bar_size)) == m.timestamp:
+        if self._is_market_duplicate(m):
             return Outcome.DUPLICATE
         self._emit(ev.MarketBarRecorded, ids.market_id(m.symbol), m.timestamp, source,
                    symbol=m.symbol, open=m.open, high=m.high, low=m.low, close=m.close,
@@ -379,7 +430,7 @@ class Ledger:
         return Outcome.APPLIED
 
     def _on_tick(self, m: TickEvent, source: str) -> Outcome:
-        if self.last_tick.get(m.symbol) == (m.timestamp, m.price, m.size, m.tick_type.value):
+        if self._is_market_duplicate(m):
             return Outcome.DUPLICATE
         self._emit(ev.MarketTickRecorded, ids.market_id(m.symbol), m.timestamp, source,
                    symbol=m.symbol, price=m.price, size=m.size, tick_type=m.tick_type.value)
@@ -387,7 +438,7 @@ class Ledger:
         return Outcome.APPLIED
 
     def _on_ofi(self, m: OFIEvent, source: str) -> Outcome:
-        if self.last_ofi.get(m.symbol) == m.timestamp:
+        if self._is_market_duplicate(m):
             return Outcome.DUPLICATE
         self._emit(ev.MarketOfiRecorded, ids.market_id(m.symbol), m.timestamp, source,
                    symbol=m.symbol, ofi_value=m.ofi_value, volume_imbalance=m.volume_imbalance,

@@ -61,9 +61,17 @@ def split_exec_id(exec_id: str) -> tuple[str, str]:
     return (base, suffix) if dot else (exec_id, "")
 
 
-def _suffix_key(suffix: str) -> tuple[int, int | str]:
-    # Numeric suffixes compare as numbers (".10" is after ".9"); others as text.
-    return (1, int(suffix)) if suffix.isdigit() else (0, suffix)
+def _suffix_key(suffix: str) -> tuple[int, str]:
+    # Longer suffixes are later (".10" after ".9"); same length compares as text, which
+    # orders fixed-width decimal and hexadecimal suffixes alike (".0a" after ".09").
+    return (len(suffix), suffix.lower())
+
+
+class _Duplicate:
+    """The report re-delivers something already applied."""
+
+
+_DUPLICATE = _Duplicate()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +124,7 @@ class Order:
     fills: dict[str, Fill] = field(default_factory=dict)
     exec_by_base: dict[str, str] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)
-    intent_json: str = ""
+    seen: set[OrderTransition] = field(default_factory=set)  # SUBMIT / ACK reports applied
 
     @property
     def is_working(self) -> bool:
@@ -138,22 +146,40 @@ class Order:
             self._add_fill(Fill(event.exec_id, event.fill_quantity, event.fill_price,
                                 event.commission))
             self.filled, self.avg_fill_price = event.filled_quantity, event.avg_fill_price
+            self._note_broker_id(event.broker_order_id)
         elif isinstance(event, ev.OrderFillCorrected):
             old = self.fills.pop(event.replaced_exec_id)
             self.commission -= old.commission
             self._add_fill(Fill(event.exec_id, event.fill_quantity, event.fill_price,
                                 event.commission))
             self.filled, self.avg_fill_price = event.filled_quantity, event.avg_fill_price
-        elif isinstance(event, ev.OrderSubmitted | ev.OrderAcknowledged):
-            self.broker_order_id = event.broker_order_id or self.broker_order_id
+        elif isinstance(event, ev.OrderSubmitted):
+            self._note_broker_id(event.broker_order_id)
+            self.seen.add(T.SUBMIT)
+        elif isinstance(event, ev.OrderAcknowledged):
+            self._note_broker_id(event.broker_order_id)
+            self.seen.add(T.ACK)
+            if self.status == S.PENDING_CANCEL and self.status_before_cancel in (S.NEW,
+                                                                                 S.SUBMITTED):
+                self.status_before_cancel = S.ACKNOWLEDGED
         elif isinstance(event, ev.OrderMessageRefused):
             self.refused.add(event.message)
+        elif isinstance(event, ev.OrderStatusCorrected):
+            # The broker proved a different status: messages refused under the old one
+            # must be decided afresh, not recognised as duplicates.
+            self.refused.clear()
         if event.status == S.PENDING_CANCEL and self.status != S.PENDING_CANCEL:
             self.status_before_cancel = self.status
         elif self.status == S.PENDING_CANCEL and event.status == S.PENDING_CANCEL:
             if isinstance(event, ev.OrderFillEvent):
                 self.status_before_cancel = S.PARTIAL_FILL
         self.status = S(event.status)
+
+    def _note_broker_id(self, broker_order_id: str) -> None:
+        # A durable id (IBKR permId) replaces a session-scoped one ("oid:<orderId>").
+        if broker_order_id and (not self.broker_order_id
+                                or self.broker_order_id.startswith("oid:")):
+            self.broker_order_id = broker_order_id
 
     def _add_fill(self, fill: Fill) -> None:
         self.fills[fill.exec_id] = fill
@@ -172,90 +198,122 @@ class Order:
         """
         if message_json is not None and message_json in self.refused:
             return None
+        incoming = self._incoming_fill(r)
+        if isinstance(incoming, _Duplicate):
+            return None
+        if isinstance(incoming, Refusal):
+            return incoming
         proposals: list[Proposal] = []
         effects: list[FillEffect] = []
-        status, filled, avg = self.status, self.filled, self.avg_fill_price
-        commission = r.commission if r.commission is not None else ZERO
-        new_fill: Fill | None = None
-        replaced: Fill | None = None
+        status, filled = self.status, self.filled
+        if incoming is not None:
+            new_fill, replaced = incoming
+            decided = self._decide_fill(r, new_fill, replaced)
+            if isinstance(decided, Refusal):
+                return decided
+            proposal, status, filled = decided
+            proposals.append(proposal)
+            effects.append(FillEffect(new_fill.exec_id, replaced, new_fill))
+        outcome = self._decide_status_part(r, status, filled, had_fill=incoming is not None)
+        if isinstance(outcome, Refusal):
+            return outcome
+        if outcome is not None:
+            proposals.append(outcome)
+        return (proposals, effects) if proposals else None
 
+    def _incoming_fill(
+        self, r: ExecutionReport
+    ) -> tuple[Fill, Fill | None] | Refusal | _Duplicate | None:
+        """The fill a report brings: (new fill, the fill it replaces or None), None when it
+        brings none, _DUPLICATE when it is one already applied (or superseded)."""
+        commission = r.commission if r.commission is not None else ZERO
         if r.exec_id is not None and r.last_quantity is not None and r.last_price is not None:
             known = self.fills.get(r.exec_id)
             if known is not None:
-                if r.commission is not None and r.commission != known.commission:
-                    # A commission report for a fill we have: a correction of that fill alone.
-                    replaced, new_fill = known, Fill(known.exec_id, known.quantity,
-                                                     known.price, commission)
-            else:
-                base, suffix = split_exec_id(r.exec_id)
-                current = self.exec_by_base.get(base)
-                incoming = Fill(r.exec_id, r.last_quantity, r.last_price, commission)
-                if current is None:
-                    new_fill = incoming
-                elif _suffix_key(suffix) > _suffix_key(split_exec_id(current)[1]):
-                    replaced, new_fill = self.fills[current], incoming
-                # else: an older version of a fill already corrected: nothing new.
-        elif r.filled_quantity > filled:
-            delta = r.filled_quantity - filled
-            price = div(r.avg_fill_price * r.filled_quantity - avg * filled, delta)
+                # A commission report (non-zero, different) updates the fill's commission;
+                # anything else about a known execution, such as the original fill report
+                # delivered again without its commission, is a re-delivery.
+                if commission != 0 and commission != known.commission:
+                    return Fill(known.exec_id, known.quantity, known.price, commission), known
+                return _DUPLICATE
+            base, suffix = split_exec_id(r.exec_id)
+            current = self.exec_by_base.get(base)
+            fill = Fill(r.exec_id, r.last_quantity, r.last_price, commission)
+            if current is None:
+                return fill, None
+            if _suffix_key(suffix) > _suffix_key(split_exec_id(current)[1]):
+                return fill, self.fills[current]
+            return _DUPLICATE  # an older version of a fill already corrected
+        if r.filled_quantity > self.filled:
+            delta = r.filled_quantity - self.filled
+            price = div(r.avg_fill_price * r.filled_quantity - self.avg_fill_price * self.filled,
+                        delta)
             if price <= 0:
-                return Refusal("inconsistent_report",
-                               "cumulative quantity and average price imply a non-positive fill price")
-            new_fill = Fill(f"implied:{self.intent_id}:{r.filled_quantity}", delta, price,
-                            commission)
+                return Refusal("inconsistent_report", "cumulative quantity and average price "
+                               "imply a non-positive fill price")
+            return Fill(f"implied:{self.intent_id}:{r.filled_quantity}", delta, price,
+                        commission), None
+        return None
 
-        if new_fill is not None:
-            removed = replaced.quantity if replaced is not None else ZERO
-            total = filled - removed + new_fill.quantity
-            if total > self.quantity:
-                return Refusal("over_fill", f"fills would total {total} of {self.quantity}")
-            notional = avg * filled - (replaced.quantity * replaced.price if replaced else ZERO)
-            new_avg = div(notional + new_fill.quantity * new_fill.price, total) if total else ZERO
-            if replaced is not None:
-                proposals.append(Proposal(ev.OrderFillCorrected, {
-                    "status": status, "exec_id": new_fill.exec_id,
-                    "replaced_exec_id": replaced.exec_id, "fill_quantity": new_fill.quantity,
-                    "fill_price": new_fill.price, "commission": new_fill.commission,
-                    "filled_quantity": total, "avg_fill_price": new_avg}))
-            else:
-                kind = T.FILL_COMPLETE if total == self.quantity else T.FILL_PARTIAL
+    def _decide_fill(self, r: ExecutionReport, fill: Fill, replaced: Fill | None
+                     ) -> tuple[Proposal, OrderStatus, Decimal] | Refusal:
+        filled, avg = self.filled, self.avg_fill_price
+        removed = replaced.quantity if replaced is not None else ZERO
+        total = filled - removed + fill.quantity
+        if total > self.quantity:
+            return Refusal("over_fill", f"fills would total {total} of {self.quantity}")
+        notional = avg * filled - (replaced.quantity * replaced.price if replaced else ZERO)
+        new_avg = div(notional + fill.quantity * fill.price, total) if total else ZERO
+        kind = T.FILL_COMPLETE if total == self.quantity else T.FILL_PARTIAL
+        status = self.status
+        if replaced is not None:
+            # Not a transition of its own, but a correction that completes the quantity
+            # completes the order.
+            if kind == T.FILL_COMPLETE and status != S.FILLED:
                 step = next_status(status, kind)
-                if step is None:
-                    return Refusal("transition_not_allowed",
-                                   f"{kind.value} is not allowed in {status.value}")
-                status, note = step
-                cls = ev.OrderFilled if status == S.FILLED else ev.OrderPartiallyFilled
-                proposals.append(Proposal(cls, {
-                    "status": status, "broker_order_id": r.order_id,
-                    "exec_id": new_fill.exec_id, "fill_quantity": new_fill.quantity,
-                    "fill_price": new_fill.price, "commission": new_fill.commission,
-                    "filled_quantity": total, "avg_fill_price": new_avg, "note": note}))
-            effects.append(FillEffect(new_fill.exec_id, replaced, new_fill))
-            filled = total
+                status = step[0] if step is not None else status
+            return Proposal(ev.OrderFillCorrected, {
+                "status": status, "exec_id": fill.exec_id, "replaced_exec_id": replaced.exec_id,
+                "fill_quantity": fill.quantity, "fill_price": fill.price,
+                "commission": fill.commission, "filled_quantity": total,
+                "avg_fill_price": new_avg}), status, total
+        step = next_status(status, kind)
+        if step is None:
+            return Refusal("transition_not_allowed", f"{kind.value} is not allowed in {status.value}")
+        status, note = step
+        cls = ev.OrderFilled if status == S.FILLED else ev.OrderPartiallyFilled
+        return Proposal(cls, {
+            "status": status, "broker_order_id": r.order_id, "exec_id": fill.exec_id,
+            "fill_quantity": fill.quantity, "fill_price": fill.price,
+            "commission": fill.commission, "filled_quantity": total, "avg_fill_price": new_avg,
+            "note": note}), status, total
 
+    def _decide_status_part(self, r: ExecutionReport, status: OrderStatus, filled: Decimal,
+                            *, had_fill: bool) -> Proposal | Refusal | None:
         transition = REPORT_TRANSITION[r.status]
         if transition in (T.FILL_PARTIAL, T.FILL_COMPLETE):
             if transition == T.FILL_COMPLETE and filled < self.quantity:
                 return Refusal("inconsistent_report",
                                f"FILLED report but only {filled} of {self.quantity} filled")
-            if not proposals and next_status(status, transition) is None and status != S.FILLED:
+            if not had_fill and next_status(status, transition) is None and status != S.FILLED:
                 return Refusal("transition_not_allowed",
                                f"{transition.value} is not allowed in {status.value}")
-        elif new_fill is not None and transition in (T.SUBMIT, T.ACK):
-            pass  # the fill in this report already implies the order is working
-        elif _SAME_STATE.get(transition) != status:
-            step = next_status(status, transition)
-            if step is None:
-                return Refusal("transition_not_allowed",
-                               f"{transition.value} is not allowed in {status.value}")
-            target, note = step
-            fields: dict[str, Any] = {"status": target}
-            if transition in (T.SUBMIT, T.ACK):
-                fields["broker_order_id"] = r.order_id
-            else:
-                fields["reason"] = r.reject_reason or note
-            proposals.append(Proposal(_STATUS_EVENT[transition], fields))
-        return (proposals, effects) if proposals else None
+            return None
+        if transition in (T.SUBMIT, T.ACK) and (had_fill or transition in self.seen):
+            return None  # implied by the fill, or a re-delivered status report
+        if _SAME_STATE.get(transition) == status:
+            return None
+        step = next_status(status, transition)
+        if step is None:
+            return Refusal("transition_not_allowed",
+                           f"{transition.value} is not allowed in {status.value}")
+        target, note = step
+        fields: dict[str, Any] = {"status": target}
+        if transition in (T.SUBMIT, T.ACK):
+            fields["broker_order_id"] = r.order_id
+        else:
+            fields["reason"] = r.reject_reason or note
+        return Proposal(_STATUS_EVENT[transition], fields)
 
     def decide_status(self, transition: OrderTransition, reason: str) -> Proposal | Refusal:
         """Ledger-initiated transitions: DENY, REQUEST_CANCEL, CANCEL_REJECTED, EXPIRE."""

@@ -18,8 +18,9 @@ from domain.account import Holding
 from domain.killswitch import KillSwitchState
 from domain.ledger import Ledger, LedgerConfig
 from domain.order import Fill, Order
-from domain.order_table import OrderStatus
+from domain.order_table import OrderStatus, OrderTransition
 from domain.position import Position, PositionFill
+from domain.recent import Recent
 
 FORMAT = 1
 
@@ -49,7 +50,7 @@ def snapshot_ledger(ledger: Ledger) -> bytes:
             {"id": str(p.id), "account": p.account, "symbol": p.symbol,
              "multiplier": _d(p.multiplier), "version": p.version, "quantity": _d(p.quantity),
              "avg_price": _d(p.avg_price), "realized_pnl": _d(p.realized_pnl),
-             "commission": _d(p.commission), "last_fill_price": _d(p.last_fill_price),
+             "commission": _d(p.commission), "last_fill_price": _d(p.last_fill_price), "cost": _d(p.cost),
              "fills": [[f.exec_id, _d(f.signed_quantity), _d(f.price), _d(f.commission)]
                        for f in p.fills.values()]}
             for p in ledger.positions.values()],
@@ -74,8 +75,22 @@ def snapshot_ledger(ledger: Ledger) -> bytes:
                       for s, t in ledger.last_tick.items()},
         "last_ofi": {s: _t(t) for s, t in ledger.last_ofi.items()},
         "last_recorded_at": _t(ledger.last_recorded_at),
+        "recent": [[list(stream), [_key(k) for k in memory.items()]]
+                   for stream, memory in ledger.recent.items()],
     }
     return orjson.dumps(state)
+
+
+def _key(k: object) -> Any:
+    if isinstance(k, tuple):  # a tick: (time, price, size, type)
+        return [_t(k[0]), _d(k[1]), _d(k[2]), k[3]]
+    return _t(k)  # type: ignore[arg-type]
+
+
+def _unkey(k: Any) -> object:
+    if isinstance(k, list):
+        return (_T(k[0]), Decimal(k[1]), Decimal(k[2]), k[3])
+    return _T(k)
 
 
 def _order(o: Order) -> dict[str, Any]:
@@ -88,7 +103,7 @@ def _order(o: Order) -> dict[str, Any]:
             "avg_fill_price": _d(o.avg_fill_price), "commission": _d(o.commission),
             "fills": [[f.exec_id, _d(f.quantity), _d(f.price), _d(f.commission)]
                       for f in o.fills.values()],
-            "refused": sorted(o.refused)}
+            "refused": sorted(o.refused), "seen": sorted(t.value for t in o.seen)}
 
 
 def restore_ledger(data: bytes, config: LedgerConfig) -> Ledger:
@@ -105,12 +120,13 @@ def restore_ledger(data: bytes, config: LedgerConfig) -> Ledger:
             order.fills[exec_id] = Fill(exec_id, Decimal(q), Decimal(p), Decimal(c))
             order.exec_by_base[exec_id.rpartition(".")[0] or exec_id] = exec_id
         order.refused = set(o["refused"])
+        order.seen = {OrderTransition(t) for t in o["seen"]}
         ledger.orders[order.intent_id] = order
     for p in s["positions"]:
         pos = Position(UUID(p["id"]), p["account"], p["symbol"], Decimal(p["multiplier"]),
                        p["version"], Decimal(p["quantity"]), Decimal(p["avg_price"]),
                        Decimal(p["realized_pnl"]), Decimal(p["commission"]),
-                       Decimal(p["last_fill_price"]))
+                       Decimal(p["last_fill_price"]), Decimal(p["cost"]))
         for exec_id, q, price, c in p["fills"]:
             pos.fills[exec_id] = PositionFill(exec_id, Decimal(q), Decimal(price), Decimal(c))
         ledger.positions[(pos.account, pos.symbol)] = pos
@@ -139,4 +155,8 @@ def restore_ledger(data: bytes, config: LedgerConfig) -> Ledger:
                         for sym, t in s["last_tick"].items()}
     ledger.last_ofi = {sym: _T(t) for sym, t in s["last_ofi"].items()}  # type: ignore[misc]
     ledger.last_recorded_at = _T(s["last_recorded_at"])
+    for (kind, symbol, bar_size), keys in s["recent"]:
+        memory = ledger.recent[(kind, symbol, bar_size)] = Recent()
+        for k in keys:
+            memory.add(_unkey(k))
     return ledger
