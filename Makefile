@@ -27,7 +27,15 @@ promtool:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
 	  if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now prometheus || true; fi; }
 
+# A simulated session on the embedded default: a deterministic backtest of the bundled
+# sample data through the live ledger code (SQLite, simulated broker), then the tools
+# an engineer reaches for afterwards; and the bundled contract messages ingested.
+BACKTEST := var/backtest
 demo: $(STAMP)
+	$(BIN)/ledger backtest --data data/sample --seed 42 --out $(BACKTEST)
+	$(BIN)/ledger --store sqlite:///$(BACKTEST)/backtest.db verify
+	$(BIN)/ledger --store sqlite:///$(BACKTEST)/backtest.db replay --as-of 2024-01-24T00:00:00Z --format json > $(BACKTEST)/state-2024-01-24.json
+	@echo "state as of 2024-01-24 written to $(BACKTEST)/state-2024-01-24.json"
 	$(BIN)/ledger --store $(STORE) ingest data/demo/session.jsonl
 	$(BIN)/ledger --store $(STORE) positions
 	$(BIN)/ledger --store $(STORE) orders
@@ -44,7 +52,13 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/rebuild.py
+	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/backtest.py --bars 1000000 --json var/bench/backtest.json --results
 
 schemas: $(STAMP)
 	$(BIN)/python -m contracts.schemas

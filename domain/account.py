@@ -37,6 +37,11 @@ class Account:
     opening_equity: Decimal = ZERO
     high_water_mark: Decimal = ZERO
     daily_returns: list[Decimal] = field(default_factory=list)
+    # Returns of active days only (a position held or a fill made): the PSR's series. A
+    # flat book's zero returns say nothing about the strategy's Sharpe ratio, and counting
+    # them (e.g. a backtest's warm-up) would trip the PSR trigger on no evidence.
+    active_returns: list[Decimal] = field(default_factory=list)
+    traded_today: bool = False
     marks: dict[str, Decimal] = field(default_factory=dict)
     market_marked: set[str] = field(default_factory=set)
     holdings: dict[tuple[str, str], Holding] = field(default_factory=dict)
@@ -81,6 +86,7 @@ class Account:
         the last fill price (of the fills in sequence: a correction of an earlier fill does
         not move it)."""
         self.cash += event.cash_delta
+        self.traded_today = True
         symbol = event.symbol
         if symbol not in self.market_marked:
             self._set_mark(symbol, last_fill_price)
@@ -101,6 +107,9 @@ class Account:
             self.version = event.originator_version
             self.day, self.opening_equity = event.day, event.opening_equity
             self.daily_returns.append(event.daily_return)
+            if event.active:
+                self.active_returns.append(event.daily_return)
+            self.traded_today = False
 
     def mark(self, symbol: str, price: Decimal) -> None:
         """A market price (bar close, TRADE/LAST tick) that is not older than the last one."""
@@ -118,5 +127,6 @@ class Account:
     def day_roll_fields(self, new_day: date) -> dict[str, object]:
         equity = self.equity()
         ret = div(equity, self.opening_equity) - ONE if self.opening_equity > 0 else ZERO
+        active = self.traded_today or any(h.quantity for h in self.holdings.values())
         return {"closed_day": self.day, "closing_equity": equity, "daily_return": ret,
-                "day": new_day, "opening_equity": equity}
+                "day": new_day, "opening_equity": equity, "active": active}

@@ -131,7 +131,8 @@ class LedgerApplication(Application[UUID]):
         self.sources = self.store.source_positions()
         return count
 
-    def _rebuild(self) -> None:
+    def rebuild(self) -> None:
+        """Forget the in-memory state and rebuild it from the log (after a failed commit)."""
         self.ledger = Ledger(self.config)
         self.position = 0
         self.catch_up()
@@ -143,21 +144,24 @@ class LedgerApplication(Application[UUID]):
         for _ in range(MAX_RETRIES):
             if (self.store.max_notification_id() or 0) != self.position:
                 self.catch_up()
-            summary, sources = self._decide(messages)
+            summary, sources = self.decide(messages)
             try:
-                self._commit(sources)
+                summary.events = self.commit(sources)
             except ConcurrentWriteError:
-                self._rebuild()
+                self.rebuild()
                 continue
             except BaseException:
-                self._rebuild()
+                self.rebuild()
                 raise
-            summary.events = self._last_commit_count
             return summary
         raise ConcurrentWriteError(f"gave up after {MAX_RETRIES} concurrent-write retries")
 
-    def _decide(self, messages: Sequence[SourcedMessage | ParsedMessage]
-                ) -> tuple[BatchSummary, dict[str, int]]:
+    def decide(self, messages: Sequence[SourcedMessage | ParsedMessage]
+               ) -> tuple[BatchSummary, dict[str, int]]:
+        """Decide inputs against the in-memory ledger (recorded at the clock's now); their
+        events wait in `ledger.pending` for `commit`. Returns the outcome counts and the
+        source positions to commit with them. Inputs at or below a committed source
+        position are duplicates."""
         now = self.clock.now()
         ledger, known = self.ledger, self.sources
         counts: Counter[str] = Counter()
@@ -183,21 +187,23 @@ class LedgerApplication(Application[UUID]):
             counts[_OUTCOME_FIELD[outcome]] += 1
         return BatchSummary(**counts), sources
 
-    _last_commit_count = 0
+    def commit(self, sources: dict[str, int]) -> int:
+        """Append the pending events and these source positions in one transaction.
 
-    def _commit(self, sources: dict[str, int]) -> None:
+        Raises ConcurrentWriteError when another writer appended since this process last
+        read the log; the caller then `rebuild()`s (the decided state is void). Returns how
+        many events were written."""
         events = self.ledger.drain()
         to_stored = self.ledger_mapper.to_stored_event
         stored = [to_stored(e) for e in events]
         if not stored and not sources:
-            self._last_commit_count = 0
-            return
+            return 0
         new_position = self.store.append(stored, sources=sources, expected_position=self.position)
         self.position = new_position
         self.sources.update(sources)
-        self._last_commit_count = len(stored)
         for callback in self.on_committed:
             callback(events, new_position)
+        return len(stored)
 
     # ------------------------------------------------------------------ commands
 
@@ -231,12 +237,12 @@ class LedgerApplication(Application[UUID]):
             decide(self.ledger, self.clock.now())
             events = list(self.ledger.pending)
             try:
-                self._commit({})
+                self.commit({})
             except ConcurrentWriteError:
-                self._rebuild()
+                self.rebuild()
                 continue
             except BaseException:
-                self._rebuild()
+                self.rebuild()
                 raise
             return events
         raise ConcurrentWriteError(f"gave up after {MAX_RETRIES} concurrent-write retries")

@@ -61,6 +61,7 @@ class _Spec:
     cls: type[ev.LedgerEvent]
     topic: str
     names: tuple[str, ...]
+    decimals: tuple[str, ...]  # turned into strings before orjson (cheaper than `default`)
     decoders: tuple[tuple[str, Callable[[Any], Any]], ...]
 
 
@@ -76,13 +77,18 @@ class EventCodec:
             hints = typing.get_type_hints(cls)
             names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _SKIP)
             decs = tuple((n, d) for n in names if (d := _decoder(hints[n])) is not None)
-            spec = _Spec(cls, topic_of(cls), names, decs)
+            decimals = tuple(n for n in names if Decimal in (hints[n], *typing.get_args(hints[n])))
+            spec = _Spec(cls, topic_of(cls), names, decimals, decs)
             self._by_cls[cls] = spec
             self._by_topic[spec.topic] = spec
 
     def encode(self, event: ev.LedgerEvent) -> tuple[str, bytes]:
         spec = self._by_cls[type(event)]
         state = {n: getattr(event, n) for n in spec.names}
+        for n in spec.decimals:
+            v = state[n]
+            if v is not None:
+                state[n] = str(v)
         return spec.topic, orjson.dumps(state, default=_default)
 
     def decode(self, topic: str, originator_id: UUID | str, version: int,

@@ -230,6 +230,7 @@ class AccountDayRolled(LedgerEvent):
     daily_return: Decimal
     day: date
     opening_equity: Decimal
+    active: bool  # the closed day held a position or traded: its return counts for the PSR
 
 
 # --------------------------------------------------------------------------- market data

@@ -6,7 +6,8 @@ back, with a reason. Triggers (DESIGN.md §3), each leading to TRIPPED:
   equity -> HALT_AND_FLATTEN;
 - drawdown: equity more than 15 % below its high-water mark -> HALT_AND_FLATTEN;
 - Probabilistic Sharpe Ratio of daily returns below 0.20, once at least 30 daily
-  returns exist -> HALT_AND_INVESTIGATE;
+  returns exist -> HALT_AND_INVESTIGATE; the returns are those of active days (a
+  position held or a fill made), since a flat book's zero returns are no evidence;
 - manual trip by an operator -> HALT.
 """
 

@@ -287,7 +287,7 @@ class Ledger:
             self._emit(ev.AccountDayRolled, self._account_id, at, source,
                        **account.day_roll_fields(day))
             if self.killswitch.state != KillSwitchState.TRIPPED:
-                breach = check_psr(self.config.limits, account.daily_returns)
+                breach = check_psr(self.config.limits, account.active_returns)
                 if breach is not None:
                     self._trip(breach, at, source, _RISK_POLICY)
 

@@ -59,6 +59,8 @@ def snapshot_ledger(ledger: Ledger) -> bytes:
             "day": a.day.isoformat() if a.day else None, "opening_equity": _d(a.opening_equity),
             "high_water_mark": _d(a.high_water_mark),
             "daily_returns": [_d(r) for r in a.daily_returns],
+            "active_returns": [_d(r) for r in a.active_returns],
+            "traded_today": a.traded_today,
             "marks": {k: _d(v) for k, v in a.marks.items()},
             "market_marked": sorted(a.market_marked),
             "holdings": [[k[0], k[1], _d(h.quantity), _d(h.multiplier)]
@@ -136,6 +138,8 @@ def restore_ledger(data: bytes, config: LedgerConfig) -> Ledger:
     a.opening_equity = Decimal(sa["opening_equity"])
     a.high_water_mark = Decimal(sa["high_water_mark"])
     a.daily_returns = [Decimal(r) for r in sa["daily_returns"]]
+    a.active_returns = [Decimal(r) for r in sa["active_returns"]]
+    a.traded_today = sa["traded_today"]
     a.marks = {k: Decimal(v) for k, v in sa["marks"].items()}
     a.market_marked = set(sa["market_marked"])
     a.holdings = {(acct, sym): Holding(Decimal(q), Decimal(m))
