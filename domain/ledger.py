@@ -469,13 +469,22 @@ class Ledger:
             self._status(order, OrderTransition.REQUEST_CANCEL, why, at, source)
         if breach.action != "HALT_AND_FLATTEN":
             return
+        working_flatten: dict[tuple[str, str], Decimal] = {}
+        for o in self.orders.values():
+            if o.is_working and o.origin == "killswitch":
+                key = (o.account, o.symbol)
+                remaining = o.quantity - o.filled
+                working_flatten[key] = working_flatten.get(key, ZERO) + (
+                    remaining if o.side == "BUY" else -remaining)
         for (acct, symbol), pos in sorted(self.positions.items()):
-            if pos.quantity == 0:
+            # What is still open once the flatten orders already working have filled.
+            left = pos.quantity + working_flatten.get((acct, symbol), ZERO)
+            if left == 0:
                 continue
             self._emit(ev.OrderIntentRecorded,
                        ids.flatten_intent_id(trip.originator_version, acct, symbol), at, source,
-                       status="NEW", symbol=symbol, side="SELL" if pos.quantity > 0 else "BUY",
-                       quantity=abs(pos.quantity), order_type="MARKET", limit_price=None,
+                       status="NEW", symbol=symbol, side="SELL" if left > 0 else "BUY",
+                       quantity=abs(left), order_type="MARKET", limit_price=None,
                        stop_price=None, account=acct, origin="killswitch")
 
     # ================================================================== views

@@ -46,6 +46,12 @@ _SAME_STATE: dict[OrderTransition, OrderStatus] = {
     T.EXPIRE: S.EXPIRED,
 }
 
+_SEEN_ON: dict[type[ev.OrderEvent], OrderTransition] = {
+    ev.OrderCanceled: T.CANCEL,
+    ev.OrderRejected: T.REJECT,
+    ev.OrderExpired: T.EXPIRE,
+}
+
 _STATUS_EVENT: dict[OrderTransition, type[ev.OrderEvent]] = {
     T.SUBMIT: ev.OrderSubmitted,
     T.ACK: ev.OrderAcknowledged,
@@ -124,7 +130,15 @@ class Order:
     fills: dict[str, Fill] = field(default_factory=dict)
     exec_by_base: dict[str, str] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)
-    seen: set[OrderTransition] = field(default_factory=set)  # SUBMIT / ACK reports applied
+    # Status reports applied (SUBMIT, ACK, CANCEL, REJECT, EXPIRE): the same one again
+    # is a re-delivery, even after the order moved on.
+    seen: set[OrderTransition] = field(default_factory=set)
+    # Commissions reported per execution: a report repeating one is a re-delivery.
+    commissions_seen: dict[str, set[Decimal]] = field(default_factory=dict)
+    # The highest cumulative quantity recorded from the broker's fills: implied fills are
+    # measured from it, so a downward correction followed by an old cumulative report
+    # does not invent a fill.
+    high_filled: Decimal = ZERO
 
     @property
     def is_working(self) -> bool:
@@ -146,6 +160,7 @@ class Order:
             self._add_fill(Fill(event.exec_id, event.fill_quantity, event.fill_price,
                                 event.commission))
             self.filled, self.avg_fill_price = event.filled_quantity, event.avg_fill_price
+            self.high_filled = max(self.high_filled, event.filled_quantity)
             self._note_broker_id(event.broker_order_id)
         elif isinstance(event, ev.OrderFillCorrected):
             old = self.fills.pop(event.replaced_exec_id)
@@ -153,6 +168,8 @@ class Order:
             self._add_fill(Fill(event.exec_id, event.fill_quantity, event.fill_price,
                                 event.commission))
             self.filled, self.avg_fill_price = event.filled_quantity, event.avg_fill_price
+        elif isinstance(event, ev.OrderCanceled | ev.OrderRejected | ev.OrderExpired):
+            self.seen.add(_SEEN_ON[type(event)])
         elif isinstance(event, ev.OrderSubmitted):
             self._note_broker_id(event.broker_order_id)
             self.seen.add(T.SUBMIT)
@@ -183,6 +200,7 @@ class Order:
 
     def _add_fill(self, fill: Fill) -> None:
         self.fills[fill.exec_id] = fill
+        self.commissions_seen.setdefault(fill.exec_id, set()).add(fill.commission)
         self.exec_by_base[split_exec_id(fill.exec_id)[0]] = fill.exec_id
         self.commission += fill.commission
 
@@ -233,7 +251,8 @@ class Order:
                 # A commission report (non-zero, different) updates the fill's commission;
                 # anything else about a known execution, such as the original fill report
                 # delivered again without its commission, is a re-delivery.
-                if commission != 0 and commission != known.commission:
+                if commission != 0 and commission not in self.commissions_seen.get(
+                        known.exec_id, ()):
                     return Fill(known.exec_id, known.quantity, known.price, commission), known
                 return _DUPLICATE
             base, suffix = split_exec_id(r.exec_id)
@@ -244,10 +263,14 @@ class Order:
             if _suffix_key(suffix) > _suffix_key(split_exec_id(current)[1]):
                 return fill, self.fills[current]
             return _DUPLICATE  # an older version of a fill already corrected
-        if r.filled_quantity > self.filled:
-            delta = r.filled_quantity - self.filled
-            price = div(r.avg_fill_price * r.filled_quantity - self.avg_fill_price * self.filled,
-                        delta)
+        reported = max(self.filled, self.high_filled)
+        if r.filled_quantity > reported:
+            delta = r.filled_quantity - reported
+            if reported == self.filled:
+                price = div(r.avg_fill_price * r.filled_quantity
+                            - self.avg_fill_price * self.filled, delta)
+            else:  # after a downward correction the averages no longer line up
+                price = r.avg_fill_price
             if price <= 0:
                 return Refusal("inconsistent_report", "cumulative quantity and average price "
                                "imply a non-positive fill price")
@@ -299,8 +322,8 @@ class Order:
                 return Refusal("transition_not_allowed",
                                f"{transition.value} is not allowed in {status.value}")
             return None
-        if transition in (T.SUBMIT, T.ACK) and (had_fill or transition in self.seen):
-            return None  # implied by the fill, or a re-delivered status report
+        if transition in self.seen or (had_fill and transition in (T.SUBMIT, T.ACK)):
+            return None  # a re-delivered status report, or one the fill already implies
         if _SAME_STATE.get(transition) == status:
             return None
         step = next_status(status, transition)

@@ -105,7 +105,10 @@ def _order(o: Order) -> dict[str, Any]:
             "avg_fill_price": _d(o.avg_fill_price), "commission": _d(o.commission),
             "fills": [[f.exec_id, _d(f.quantity), _d(f.price), _d(f.commission)]
                       for f in o.fills.values()],
-            "refused": sorted(o.refused), "seen": sorted(t.value for t in o.seen)}
+            "refused": sorted(o.refused), "seen": sorted(t.value for t in o.seen),
+            "commissions_seen": {k: sorted(str(c) for c in v)
+                                 for k, v in o.commissions_seen.items()},
+            "high_filled": _d(o.high_filled)}
 
 
 def restore_ledger(data: bytes, config: LedgerConfig) -> Ledger:
@@ -123,6 +126,9 @@ def restore_ledger(data: bytes, config: LedgerConfig) -> Ledger:
             order.exec_by_base[exec_id.rpartition(".")[0] or exec_id] = exec_id
         order.refused = set(o["refused"])
         order.seen = {OrderTransition(t) for t in o["seen"]}
+        order.commissions_seen = {k: {Decimal(c) for c in v}
+                                  for k, v in o["commissions_seen"].items()}
+        order.high_filled = Decimal(o["high_filled"])
         ledger.orders[order.intent_id] = order
     for p in s["positions"]:
         pos = Position(UUID(p["id"]), p["account"], p["symbol"], Decimal(p["multiplier"]),

@@ -30,18 +30,29 @@ def iso(at: datetime | None) -> str | None:
 
 def position_rows(ledger: Ledger) -> list[Row]:
     return [
-        {"account": p.account, "symbol": p.symbol, "quantity": dec(p.quantity),
-         "avg_price": dec(p.avg_price), "realized_pnl": dec(p.realized_pnl),
-         "commission": dec(p.commission)}
+        {
+            "account": p.account,
+            "symbol": p.symbol,
+            "quantity": dec(p.quantity),
+            "avg_price": dec(p.avg_price),
+            "realized_pnl": dec(p.realized_pnl),
+            "commission": dec(p.commission),
+        }
         for _, p in sorted(ledger.positions.items())
     ]
 
 
 def order_rows(ledger: Ledger, *, open_only: bool = False) -> list[Row]:
     return [
-        {"intent_id": str(o.intent_id), "symbol": o.symbol, "side": o.side,
-         "quantity": dec(o.quantity), "status": o.status.value,
-         "filled_quantity": dec(o.filled), "avg_fill_price": dec(o.avg_fill_price)}
+        {
+            "intent_id": str(o.intent_id),
+            "symbol": o.symbol,
+            "side": o.side,
+            "quantity": dec(o.quantity),
+            "status": o.status.value,
+            "filled_quantity": dec(o.filled),
+            "avg_fill_price": dec(o.avg_fill_price),
+        }
         for o in ledger.orders.values()
         if not open_only or o.is_working
     ]
@@ -49,12 +60,22 @@ def order_rows(ledger: Ledger, *, open_only: bool = False) -> list[Row]:
 
 def killswitch_row(ledger: Ledger) -> Row:
     ks = ledger.killswitch
-    return {"state": ks.state.value, "since": iso(ks.since), "reason": ks.reason or None,
-            "by": ks.by or None, "trigger": ks.trigger or None}
+    return {
+        "state": ks.state.value,
+        "since": iso(ks.since),
+        "reason": ks.reason or None,
+        "by": ks.by or None,
+        "trigger": ks.trigger or None,
+    }
 
 
 def quarantine_row(log_position: int, e: ev.MessageQuarantined) -> Row:
     """`source` is `file:<path>` or `kafka:<topic>:<partition>`; `position` the line or offset."""
-    return {"log_position": log_position, "source": e.message_source,
-            "position": e.message_position, "recorded_at": iso(e.recorded_at), "raw": e.raw,
-            "errors": orjson.loads(e.errors)}
+    return {
+        "log_position": log_position,
+        "source": e.message_source,
+        "position": e.message_position,
+        "recorded_at": iso(e.recorded_at),
+        "raw": e.raw,
+        "errors": orjson.loads(e.errors),
+    }

@@ -16,7 +16,8 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares `exit_code` on the class; each error carries its own.
+        vars(self)["exit_code"] = exit_code
 
     def show(self, file: object = None) -> None:
         click.echo(f"ledger: error: {self.format_message()}", err=True)

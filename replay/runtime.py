@@ -70,9 +70,10 @@ class Runtime:
             return open_ledger(self.store_url, clock=SystemClock(),
                                config=self.settings.ledger_config())
 
-    def operator(self, by: str) -> Operator:
-        location = parse_store_url(self.store_url)
-        role = location.env.get("POSTGRES_USER", "sqlite")
+    def operator(self, by: str, app: LedgerApplication) -> Operator:
+        """The operator's name, the database role the command writes as (after any
+        `LEDGER_DB_ROLE` switch, e.g. `postgres as ledger_writer`) and the OS user."""
+        role = app.store.db_identity()
         try:
             os_user = getpass.getuser()
         except (KeyError, OSError):

@@ -7,6 +7,14 @@ that commits later with a lower id. Readers are not blocked (SELECT takes ACCESS
 SHARE). `POSTGRES_ENABLE_DB_FUNCTIONS` is never used: the function path skips
 the lock. Notification ids may have gaps from rolled-back writes; committed
 events are never skipped.
+
+The lock is taken through `<table>_lock()`, a SECURITY DEFINER function owned by
+the table's owner: PostgreSQL lets only roles with UPDATE, DELETE or TRUNCATE on
+a table lock it in EXCLUSIVE mode, and the writer role must have none of those.
+
+A connection may run as another role (`LEDGER_DB_ROLE`, see roles.py): the role
+is set at connection start (`options=-c role=...`, the same setting as `SET
+ROLE`), so it holds for every pooled connection and `RESET ROLE` returns to it.
 """
 
 from __future__ import annotations
@@ -15,85 +23,194 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg.sql import SQL, Composed, Identifier
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.utils import Environment
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from adapters.store.chain import GENESIS, originator_text, row_hash
-from adapters.store.errors import AppendOnlyViolation
+from adapters.store.chain import GENESIS, ChainParams, ChainRow, chained
+from adapters.store.errors import AppendOnlyViolation, StoreUnavailable
+from adapters.store.roles import check_role_name, connect_options
+from adapters.store.schema import SCHEMA_VERSION
 from domain.ports import ConcurrentWriteError
 
+ROLE_KEY = "POSTGRES_ROLE"
+_MAX = 2**63 - 1  # largest bigint: "no upper bound" for position filters
 
-class LedgerPostgresRecorder(PostgresApplicationRecorder):
-    def __init__(self, datastore: PostgresDatastore, *,
-                 events_table_name: str = "ledger_events") -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
-        schema, table = Identifier(datastore.schema), Identifier(self.events_table_name)
-        self._t = table
-        self._s = schema
-        # Replace the library's table with ours and drop its insert function: the
-        # function path does not take the table lock, and the ledger never uses it.
-        statements: list[Composed] = [
-            SQL("CREATE TABLE IF NOT EXISTS {s}.{t} ("
-                "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
-                "topic text NOT NULL, state bytea NOT NULL, "
-                "notification_id bigserial NOT NULL, recorded_at bigint NOT NULL, "
-                "hash bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))"
-                ).format(s=schema, t=table),
-            SQL("CREATE UNIQUE INDEX IF NOT EXISTS {i} ON {s}.{t} (notification_id)").format(
-                i=Identifier(f"{self.events_table_name}_position"), s=schema, t=table),
-            SQL("CREATE INDEX IF NOT EXISTS {i} ON {s}.{t} (recorded_at)").format(
-                i=Identifier(f"{self.events_table_name}_recorded_at"), s=schema, t=table),
-            SQL("CREATE TABLE IF NOT EXISTS {s}.source_positions ("
-                "source text PRIMARY KEY, position bigint NOT NULL)").format(s=schema),
-            SQL("CREATE TABLE IF NOT EXISTS {s}.ledger_meta ("
-                "key text PRIMARY KEY, value text NOT NULL)").format(s=schema),
-            SQL("INSERT INTO {s}.ledger_meta VALUES ('schema_version', '1') "
-                "ON CONFLICT DO NOTHING").format(s=schema),
-            SQL("CREATE OR REPLACE FUNCTION {s}.ledger_refuse_change() RETURNS trigger "
-                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
-                "'% is append-only: % refused', TG_TABLE_NAME, TG_OP "
-                "USING ERRCODE = 'insufficient_privilege'; END $$").format(s=schema),
-        ]
-        for op, level in (("UPDATE", "ROW"), ("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
-            name = Identifier(f"{self.events_table_name}_no_{op.lower()}")
-            statements.append(SQL(
+
+class LedgerPostgresFactory(PostgresFactory):
+    """eventsourcing's factory; connections switch to `POSTGRES_ROLE` when it is set."""
+
+    def __init__(self, env: Environment | dict[str, str] | None) -> None:
+        super().__init__(env)
+        role = self.env.get(ROLE_KEY) or ""
+        self.role = check_role_name(role) if role else ""
+        kwargs = self.datastore.pool.kwargs
+        if not isinstance(kwargs, dict):
+            return
+        kwargs.update(connect_options(self.role))
+        # One direct connection first: the pool would retry a refused login or an
+        # unknown role until its timeout and then report only that it timed out.
+        timeout = int(self.env.get(self.POSTGRES_CONNECT_TIMEOUT) or 5)
+        psycopg.connect(**kwargs, connect_timeout=timeout).close()
+
+
+def _statements(schema: str, table: str) -> list[Composed]:
+    s, t = Identifier(schema), Identifier(table)
+    fmt = {"s": s, "t": t, "lock": Identifier(f"{table}_lock")}
+    statements = [
+        SQL(
+            "CREATE TABLE IF NOT EXISTS {s}.{t} ("
+            "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+            "topic text NOT NULL, state bytea NOT NULL, "
+            "notification_id bigserial NOT NULL, recorded_at bigint NOT NULL, "
+            "hash bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))"
+        ).format(**fmt),
+        SQL("CREATE UNIQUE INDEX IF NOT EXISTS {i} ON {s}.{t} (notification_id)").format(
+            i=Identifier(f"{table}_position"), **fmt
+        ),
+        SQL("CREATE INDEX IF NOT EXISTS {i} ON {s}.{t} (recorded_at)").format(
+            i=Identifier(f"{table}_recorded_at"), **fmt
+        ),
+        SQL(
+            "CREATE TABLE IF NOT EXISTS {s}.source_positions ("
+            "source text PRIMARY KEY, position bigint NOT NULL)"
+        ).format(**fmt),
+        SQL(
+            "CREATE TABLE IF NOT EXISTS {s}.ledger_meta (key text PRIMARY KEY, value text NOT NULL)"
+        ).format(**fmt),
+        SQL(
+            "CREATE OR REPLACE FUNCTION {s}.ledger_refuse_change() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+            "'% is append-only: % refused', TG_TABLE_NAME, TG_OP "
+            "USING ERRCODE = 'insufficient_privilege'; END $$"
+        ).format(**fmt),
+        SQL(
+            "CREATE OR REPLACE FUNCTION {s}.{lock}() RETURNS void LANGUAGE plpgsql "
+            "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ BEGIN "
+            "LOCK TABLE {s}.{t} IN EXCLUSIVE MODE; END $$"
+        ).format(**fmt),
+        SQL("REVOKE ALL ON FUNCTION {s}.{lock}() FROM PUBLIC").format(**fmt),
+    ]
+    for op, level in (("UPDATE", "ROW"), ("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
+        name = f"{table}_no_{op.lower()}"
+        statements.append(
+            SQL(
                 "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = {n} "
                 "AND tgrelid = {rel}::regclass) THEN "
                 "CREATE TRIGGER {name} BEFORE {op} ON {s}.{t} FOR EACH {level} "
                 "EXECUTE FUNCTION {s}.ledger_refuse_change(); END IF; END $$"
-            ).format(n=psycopg.sql.Literal(f"{self.events_table_name}_no_{op.lower()}"),
-                     rel=psycopg.sql.Literal(f"{datastore.schema}.{self.events_table_name}"),
-                     name=name, op=SQL(op), level=SQL(level), s=schema, t=table))
-        self.sql_create_statements = statements  # type: ignore[assignment]
+            ).format(
+                n=Literal(name),
+                rel=Literal(f'"{schema}"."{table}"'),
+                name=Identifier(name),
+                op=SQL(op),
+                level=SQL(level),
+                **fmt,
+            )
+        )
+    # Last, so that a store whose version is current has every object above.
+    statements.append(
+        SQL(
+            "INSERT INTO {s}.ledger_meta VALUES ('schema_version', {v}) ON CONFLICT (key) "
+            "DO UPDATE SET value = excluded.value "
+            "WHERE ledger_meta.value::int < excluded.value::int"
+        ).format(v=Literal(str(SCHEMA_VERSION)), **fmt)
+    )
+    return statements
+
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "ledger_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        s, t = Identifier(datastore.schema), Identifier(self.events_table_name)
+        self._s, self._t = s, t
+        # Replace the library's table with ours and drop its insert function: the
+        # function path does not take the table lock, and the ledger never uses it.
+        self.sql_create_statements = _statements(datastore.schema, self.events_table_name)
+        self.lock_table_statements = [
+            SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
+            SQL("SELECT {s}.{f}()").format(s=s, f=Identifier(f"{self.events_table_name}_lock")),
+        ]
         self._insert = SQL(
             "INSERT INTO {s}.{t} (originator_id, originator_version, topic, state, "
-            "recorded_at, hash) VALUES (%s, %s, %s, %s, %s, %s)").format(s=schema, t=table)
-        self._head = SQL("SELECT notification_id, hash FROM {s}.{t} "
-                         "ORDER BY notification_id DESC LIMIT 1").format(s=schema, t=table)
+            "recorded_at, hash) VALUES (%s, %s, %s, %s, %s, %s)"
+        ).format(s=s, t=t)
+        self._head = SQL(
+            "SELECT notification_id, hash, recorded_at FROM {s}.{t} "
+            "WHERE notification_id < %s ORDER BY notification_id DESC LIMIT 1"
+        ).format(s=s, t=t)
         self._upsert_source = SQL(
             "INSERT INTO {s}.source_positions VALUES (%s, %s) ON CONFLICT (source) DO UPDATE "
             "SET position = excluded.position "
-            "WHERE excluded.position > source_positions.position").format(s=schema)
+            "WHERE excluded.position > source_positions.position"
+        ).format(s=s)
+        self._rows = SQL(
+            "SELECT notification_id, replace(originator_id::text, '-', ''), "
+            "originator_version, topic, state, recorded_at, hash FROM {s}.{t} "
+            "WHERE notification_id >= %s AND notification_id <= %s "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(s=s, t=t)
 
-    def append(self, stored_events: Sequence[StoredEvent], *, sources: Mapping[str, int],
-               expected_position: int) -> int:
+    # ------------------------------------------------------------------ schema
+
+    def schema_version(self) -> int:
+        """The recorded schema version; 0 when the ledger's tables do not exist yet."""
+        with self.datastore.get_connection() as conn:
+            rel = f'"{self.datastore.schema}".ledger_meta'
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok", (rel,)).fetchone()
+            if not row or not row["ok"]:
+                return 0
+            found = conn.execute(
+                SQL("SELECT value FROM {s}.ledger_meta WHERE key = 'schema_version'").format(
+                    s=self._s
+                )
+            ).fetchone()
+            return int(found["value"]) if found else 0
+
+    def create_table(self) -> None:
+        # Opening an initialised store runs no DDL: a writer or reader role may not, and
+        # DDL takes locks a busy ledger does not need.
+        if self.schema_version() >= SCHEMA_VERSION:
+            return
+        try:
+            super().create_table()
+        except PersistenceError as e:
+            if isinstance(e.__cause__, psycopg.errors.InsufficientPrivilege):
+                raise StoreUnavailable(
+                    f"the store is not initialised and this role may not create it ({e}); "
+                    "run `ledger db init`"
+                ) from e
+            raise
+
+    # ------------------------------------------------------------------ writing
+
+    def _link_rows(self, prev: bytes, stored_events: Sequence[StoredEvent]) -> list[ChainParams]:
+        """The rows to insert, each with its hash (a benchmark overrides this to measure
+        what the chain costs)."""
+        return chained(prev, stored_events)
+
+    def append(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        sources: Mapping[str, int],
+        expected_position: int,
+    ) -> int:
         try:
             with self.datastore.transaction(commit=True) as curs:
                 self._lock_table(curs)
-                curs.execute(self._head)
+                curs.execute(self._head, (_MAX,))
                 row = curs.fetchone()
                 last, prev = (row["notification_id"], bytes(row["hash"])) if row else (0, GENESIS)
                 if last != expected_position:
                     raise ConcurrentWriteError(
-                        f"log is at {last}, this writer decided at {expected_position}")
-                params = []
-                for s in stored_events:
-                    oid = originator_text(s.originator_id)
-                    rec: int = s.recorded_at  # type: ignore[attr-defined]
-                    prev = row_hash(prev, oid, s.originator_version, s.topic, s.state, rec)
-                    params.append((s.originator_id, s.originator_version, s.topic, s.state,
-                                   rec, prev))
+                        f"log is at {last}, this writer decided at {expected_position}"
+                    )
+                params = self._link_rows(prev, stored_events)
                 if params:
                     curs.executemany(self._insert, params)
                 if sources:
@@ -101,41 +218,68 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 self._notify_channel(curs)
                 if not params:
                     return int(last)
-                curs.execute(SQL("SELECT MAX(notification_id) AS m FROM {s}.{t}").format(
-                    s=self._s, t=self._t))
+                curs.execute(
+                    SQL("SELECT MAX(notification_id) AS m FROM {s}.{t}").format(
+                        s=self._s, t=self._t
+                    )
+                )
                 head = curs.fetchone()
                 return int(head["m"]) if head else int(last)
-        except psycopg.errors.UniqueViolation as e:
-            raise ConcurrentWriteError(str(e)) from e
-        except psycopg.errors.InsufficientPrivilege as e:
-            raise AppendOnlyViolation(str(e)) from e
+        except PersistenceError as e:
+            cause = e.__cause__
+            if isinstance(cause, psycopg.errors.UniqueViolation):
+                raise ConcurrentWriteError(str(cause)) from e
+            if isinstance(cause, psycopg.errors.InsufficientPrivilege):
+                raise AppendOnlyViolation(str(cause)) from e
+            raise
+
+    # ------------------------------------------------------------------ reading
 
     def source_positions(self) -> dict[str, int]:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SELECT source, position FROM {s}.source_positions").format(
-                s=self._s))
+            curs.execute(SQL("SELECT source, position FROM {s}.source_positions").format(s=self._s))
             return {r["source"]: int(r["position"]) for r in curs.fetchall()}
 
-    def chain_rows(self, start: int, limit: int) -> list[tuple[int, str, int, str, bytes, int,
-                                                              bytes]]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state, "
-                "recorded_at, hash FROM {s}.{t} WHERE notification_id >= %s "
-                "ORDER BY notification_id LIMIT %s").format(s=self._s, t=self._t),
-                (start, limit))
-            return [(r["notification_id"], originator_text(r["originator_id"]),
-                     r["originator_version"], r["topic"], bytes(r["state"]),
-                     r["recorded_at"], bytes(r["hash"])) for r in curs.fetchall()]
+    def chain_rows(self, start: int, limit: int, stop: int | None = None) -> list[ChainRow]:
+        """Rows for verification from `start` (to `stop` inclusive): position, id (hex),
+        version, topic, state, recorded_at, hash."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as cur,
+        ):
+            cur.execute(self._rows, (start, _MAX if stop is None else stop, limit))
+            return cur.fetchall()
+
+    def chain_anchor(self, before: int) -> tuple[int, bytes, int] | None:
+        """The last row before position `before`: (position, hash, recorded_at)."""
+        with self.datastore.get_connection() as conn:
+            row = conn.execute(self._head, (before,)).fetchone()
+            if row is None:
+                return None
+            return int(row["notification_id"]), bytes(row["hash"]), int(row["recorded_at"])
+
+    def chain_head(self) -> tuple[int, bytes, int] | None:
+        return self.chain_anchor(_MAX)
 
     def position_at(self, recorded_at: int) -> int:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL(
-                "SELECT notification_id FROM {s}.{t} WHERE recorded_at <= %s "
-                "ORDER BY recorded_at DESC, notification_id DESC LIMIT 1").format(
-                    s=self._s, t=self._t), (recorded_at,))
+            curs.execute(
+                SQL(
+                    "SELECT notification_id FROM {s}.{t} WHERE recorded_at <= %s "
+                    "ORDER BY recorded_at DESC, notification_id DESC LIMIT 1"
+                ).format(s=self._s, t=self._t),
+                (recorded_at,),
+            )
             row = curs.fetchone()
             return int(row["notification_id"]) if row else 0
+
+    def db_identity(self) -> str:
+        """`login` or `login as role` (after a role switch): who the database sees."""
+        with self.datastore.get_connection() as conn:
+            row = conn.execute("SELECT session_user AS s, current_user AS c").fetchone()
+        if row is None:
+            return ""
+        return row["s"] if row["s"] == row["c"] else f"{row['s']} as {row['c']}"
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "postgresql", "schema": self.datastore.schema}

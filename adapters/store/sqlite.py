@@ -4,19 +4,22 @@ source positions and append-only triggers, all in the one file of the embedded d
 Appends take the write lock first (`BEGIN IMMEDIATE`), so reading the chain
 head, checking the expected position and inserting happen under one lock and
 writers are serialised. Rows are inserted with one `executemany` per batch.
+Positions are rowids: contiguous, since rows are never deleted.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from adapters.store.chain import GENESIS, originator_text, row_hash
+from adapters.store.chain import GENESIS, ChainParams, ChainRow, chained
 from adapters.store.errors import AppendOnlyViolation
+from adapters.store.schema import SCHEMA_VERSION
 from domain.ports import ConcurrentWriteError
 
 TABLE = "ledger_events"
@@ -24,7 +27,7 @@ TABLE = "ledger_events"
 APPEND_ONLY_TABLES = (TABLE,)
 
 
-def _append_only_triggers(table: str) -> list[str]:
+def append_only_triggers(table: str) -> list[str]:
     # SQLite has no TRUNCATE: a DELETE without WHERE fires the DELETE trigger
     # (the truncate optimisation is off when a table has triggers).
     return [
@@ -37,10 +40,23 @@ def _append_only_triggers(table: str) -> list[str]:
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = TABLE) -> None:
         super().__init__(datastore, events_table_name)
+        t = self.events_table_name
         self.insert_events_statement = (
-            f"INSERT INTO {self.events_table_name} "
+            f"INSERT INTO {t} "
             "(originator_id, originator_version, topic, state, recorded_at, hash) "
             "VALUES (?,?,?,?,?,?)"
+        )
+        # The casts pin each column's type: SQLite keeps whatever type a value was written
+        # with, and the verifier must compare a tampered value, not trip over it.
+        self._rows = (
+            "SELECT rowid, CAST(originator_id AS TEXT), CAST(originator_version AS INTEGER), "
+            "CAST(topic AS TEXT), CAST(state AS BLOB), CAST(recorded_at AS INTEGER), "
+            f"CAST(hash AS BLOB) FROM {t} WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+        )
+        self._head = f"SELECT rowid, CAST(hash AS BLOB) FROM {t} ORDER BY rowid DESC LIMIT 1"
+        self._before = (
+            f"SELECT rowid, CAST(hash AS BLOB), CAST(recorded_at AS INTEGER) FROM {t} "
+            "WHERE rowid < ? ORDER BY rowid DESC LIMIT 1"
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -54,36 +70,64 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS source_positions ("
             "source TEXT PRIMARY KEY, position INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            "INSERT OR IGNORE INTO ledger_meta VALUES ('schema_version', '1')",
-            *_append_only_triggers(t),
+            *append_only_triggers(t),
+            "INSERT INTO ledger_meta VALUES ('schema_version', "
+            f"'{SCHEMA_VERSION}') ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+            "WHERE CAST(ledger_meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
         ]
 
-    def append(self, stored_events: Sequence[StoredEvent], *, sources: Mapping[str, int],
-               expected_position: int) -> int:
-        with self.datastore.get_connection(commit=True) as conn:
-            raw: sqlite3.Connection = conn._sqlite_conn
+    @contextmanager
+    def _raw(self, *, commit: bool) -> Iterator[sqlite3.Connection]:
+        with self.datastore.get_connection(commit=commit) as conn:
+            yield conn._sqlite_conn
+
+    def schema_version(self) -> int:
+        """The recorded schema version; 0 when the ledger's tables do not exist yet."""
+        with self._raw(commit=False) as raw:
+            try:
+                row = raw.execute(
+                    "SELECT value FROM ledger_meta WHERE key = 'schema_version'"
+                ).fetchone()
+            except sqlite3.OperationalError:  # no such table: a new store
+                return 0
+        return int(row[0]) if row else 0
+
+    def create_table(self) -> None:
+        # Opening an initialised store runs no statement that needs the write lock.
+        if self.schema_version() < SCHEMA_VERSION:
+            super().create_table()
+
+    # ------------------------------------------------------------------ writing
+
+    def _link_rows(self, prev: bytes, stored_events: Sequence[StoredEvent]) -> list[ChainParams]:
+        """The rows to insert, each with its hash (a benchmark overrides this to measure
+        what the chain costs)."""
+        return chained(prev, stored_events)
+
+    def append(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        sources: Mapping[str, int],
+        expected_position: int,
+    ) -> int:
+        with self._raw(commit=True) as raw:
             try:
                 raw.execute("BEGIN IMMEDIATE")
-                row = raw.execute(
-                    f"SELECT rowid, hash FROM {self.events_table_name} "
-                    "ORDER BY rowid DESC LIMIT 1").fetchone()
+                row = raw.execute(self._head).fetchone()
                 last, prev = (row[0], row[1]) if row else (0, GENESIS)
                 if last != expected_position:
                     raise ConcurrentWriteError(
-                        f"log is at {last}, this writer decided at {expected_position}")
-                params = []
-                for s in stored_events:
-                    oid = originator_text(s.originator_id)
-                    rec: int = s.recorded_at  # type: ignore[attr-defined]
-                    prev = row_hash(prev, oid, s.originator_version, s.topic, s.state, rec)
-                    params.append((oid, s.originator_version, s.topic, s.state, rec, prev))
-                raw.executemany(self.insert_events_statement, params)
+                        f"log is at {last}, this writer decided at {expected_position}"
+                    )
+                raw.executemany(self.insert_events_statement, self._link_rows(prev, stored_events))
                 if sources:
                     raw.executemany(
                         "INSERT INTO source_positions VALUES (?, ?) ON CONFLICT (source) "
                         "DO UPDATE SET position = excluded.position "
                         "WHERE excluded.position > source_positions.position",
-                        list(sources.items()))
+                        list(sources.items()),
+                    )
                 raw.commit()
             except sqlite3.IntegrityError as e:
                 raw.rollback()
@@ -96,32 +140,53 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             except BaseException:
                 raw.rollback()
                 raise
-        return last + len(stored_events)
+        return int(last) + len(stored_events)
+
+    # ------------------------------------------------------------------ reading
 
     def source_positions(self) -> dict[str, int]:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT source, position FROM source_positions")
             return {r[0]: r[1] for r in c.fetchall()}
 
-    def chain_rows(self, start: int, limit: int) -> list[tuple[int, str, int, str, bytes, int,
-                                                              bytes]]:
-        """Raw rows for verification: position, id, version, topic, state, recorded_at, hash."""
-        with self.datastore.get_connection(commit=False) as conn:
-            raw: sqlite3.Connection = conn._sqlite_conn
-            cur = raw.execute(
-                "SELECT rowid, originator_id, originator_version, topic, state, recorded_at, "
-                f"hash FROM {self.events_table_name} WHERE rowid >= ? ORDER BY rowid LIMIT ?",
-                (start, limit))
-            return [tuple(r) for r in cur.fetchall()]  # type: ignore[misc]
+    def chain_rows(self, start: int, limit: int, stop: int | None = None) -> list[ChainRow]:
+        """Rows for verification from `start` (to `stop` inclusive): position, id (hex),
+        version, topic, state, recorded_at, hash."""
+        with self._raw(commit=False) as raw:
+            cur = raw.cursor()
+            cur.row_factory = None  # plain tuples: the verifier reads millions of rows
+            try:
+                cur.execute(self._rows, (start, _MAX if stop is None else stop, limit))
+                return cur.fetchall()
+            finally:
+                cur.close()
+
+    def chain_anchor(self, before: int) -> tuple[int, bytes, int] | None:
+        """The last row before position `before`: (position, hash, recorded_at)."""
+        with self._raw(commit=False) as raw:
+            row = raw.execute(self._before, (before,)).fetchone()
+        return (int(row[0]), bytes(row[1]), int(row[2])) if row else None
+
+    def chain_head(self) -> tuple[int, bytes, int] | None:
+        return self.chain_anchor(_MAX)
 
     def position_at(self, recorded_at: int) -> int:
         """The last position recorded at or before `recorded_at` (microseconds); 0 if none."""
         with self.datastore.transaction(commit=False) as c:
             # recorded_at never decreases along the log, so the index answers this directly.
-            c.execute(f"SELECT rowid FROM {self.events_table_name} WHERE recorded_at <= ? "
-                      "ORDER BY recorded_at DESC, rowid DESC LIMIT 1", (recorded_at,))
+            c.execute(
+                f"SELECT rowid FROM {self.events_table_name} WHERE recorded_at <= ? "
+                "ORDER BY recorded_at DESC, rowid DESC LIMIT 1",
+                (recorded_at,),
+            )
             row = c.fetchone()
             return int(row[0]) if row else 0
 
+    def db_identity(self) -> str:
+        return "sqlite"
+
     def describe(self) -> dict[str, Any]:
         return {"backend": "sqlite", "path": self.datastore.pool.db_name}
+
+
+_MAX = 2**63 - 1  # largest rowid: "no upper bound" for position filters

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from adapters.files import InputFileError, count_lines, read_jsonl
 from domain.application import BatchSummary, LedgerApplication
@@ -70,9 +77,9 @@ def _with_progress(app: LedgerApplication, paths: tuple[Path, ...], size: int) -
         for p in paths:
             task = progress.add_task(p.name, total=count_lines(p), rate="-")
 
-            def advance(n: int, task: int = task) -> None:
+            def advance(n: int, task: TaskID = task) -> None:
                 progress.advance(task, n)
-                t = progress.tasks[task]
+                t = progress._tasks[task]
                 if t.elapsed:
                     progress.update(task, rate=f"{t.completed / t.elapsed:,.0f}")
 

@@ -6,6 +6,7 @@ import click
 
 from domain.killswitch import KillSwitchCommand
 from projections.views import killswitch_row
+from replay.commands.views import killswitch_status
 from replay.errors import USAGE, CliError
 from replay.render import emit_doc
 from replay.runtime import common_options, runtime, translate_errors
@@ -14,16 +15,6 @@ from replay.runtime import common_options, runtime, translate_errors
 @click.group()
 def killswitch() -> None:
     """The kill switch: ARMED, REDUCING (exits only) or TRIPPED (halted)."""
-
-
-@killswitch.command()
-@common_options
-@click.pass_context
-def status(ctx: click.Context, fmt: str | None, store: str | None) -> None:
-    """State, since when, why, by whom and which trigger."""
-    rt = runtime(ctx, fmt, store)
-    app = rt.open()
-    emit_doc(killswitch_row(app.ledger), rt.format)
 
 
 def _reason(value: str) -> str:
@@ -42,7 +33,7 @@ def trip(ctx: click.Context, reason: str, by: str, fmt: str | None, store: str |
     rt = runtime(ctx, fmt, store)
     app = rt.open()
     with translate_errors():
-        app.command_killswitch(KillSwitchCommand.TRIP, _reason(reason), rt.operator(by))
+        app.command_killswitch(KillSwitchCommand.TRIP, _reason(reason), rt.operator(by, app))
     emit_doc(killswitch_row(app.ledger), rt.format)
 
 
@@ -60,5 +51,9 @@ def reset(ctx: click.Context, to: str, reason: str, by: str, fmt: str | None,
     app = rt.open()
     command = KillSwitchCommand.ARM if to == "ARMED" else KillSwitchCommand.REDUCE_ONLY
     with translate_errors():
-        app.command_killswitch(command, _reason(reason), rt.operator(by))
+        app.command_killswitch(command, _reason(reason), rt.operator(by, app))
     emit_doc(killswitch_row(app.ledger), rt.format)
+
+
+# `status` reads the kill-switch projection (caught up first), like the other listings.
+killswitch.add_command(killswitch_status)

@@ -1,0 +1,382 @@
+"""Kafka -> ledger: one consumer group over the three input topics, offsets kept by the ledger.
+
+Exactly-once effects come from the ledger, not from Kafka: each batch's events
+and the (topic, partition, offset) of every message in it commit in ONE store
+transaction (`LedgerApplication.process`, sources named `kafka:<topic>:<partition>`).
+On start and on every assignment the consumer seeks to the ledger's positions
+(`source_positions()` + 1), never to Kafka's committed offsets, which are written
+afterwards for monitoring tools only. A crash between the store commit and the
+Kafka commit therefore re-reads messages the ledger already has, and the ledger
+drops them by position; a crash before the store commit loses nothing because
+nothing was recorded.
+
+A revocation waits for the batch in flight (`_lock`), so the next owner of a
+partition starts after it. That is an economy, not the guarantee: if two
+consumers ever process the same offsets, the store's optimistic concurrency
+makes one of them decide again against the other's committed positions.
+
+A poison message never blocks a partition: validation failures are quarantined
+inside the batch's transaction, and an empty value (a tombstone) is just an
+invalid payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+
+from adapters.kafka.errors import ConsumerNotOpen
+from adapters.kafka.settings import KafkaSettings
+from adapters.kafka.threads import LedgerThread
+from contracts import SourcedMessage
+from domain.application import BatchSummary, LedgerApplication
+
+log = logging.getLogger(__name__)
+
+# How long a partition whose log is behind the ledger's position waits before the next try.
+BEHIND_RETRY_S = 1.0
+# Kafka's committed offsets are only for monitoring: commit them at most this often.
+COMMIT_INTERVAL_S = 1.0
+COMMIT_TIMEOUT_S = 5.0
+
+
+def source_name(topic: str, partition: int) -> str:
+    """The ledger's name for a Kafka partition (contracts/envelope.py)."""
+    return f"kafka:{topic}:{partition}"
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """One committed batch: what it held and what the ledger did with it."""
+
+    records: int
+    summary: BatchSummary
+    position: int  # the ledger's last global position after the commit
+    committed_at: float  # wall-clock seconds, right after the store commit
+    produced_at_ms: tuple[int, ...] = field(repr=False)  # record timestamps (producer time)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, ingest: KafkaIngest) -> None:
+        self._ingest = ingest
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._ingest.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._ingest.on_assigned(assigned)
+
+
+class KafkaIngest:
+    def __init__(
+        self,
+        app: LedgerApplication,
+        settings: KafkaSettings,
+        thread: LedgerThread,
+        *,
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.thread = thread
+        self._wall = wall
+        self._monotonic = monotonic
+        self.consumer: AIOKafkaConsumer | None = None
+        # None until the group hands this member an assignment (possibly empty).
+        self.assignment: frozenset[TopicPartition] | None = None
+        self.next_offsets: dict[TopicPartition, int] = {}  # the ledger's position + 1
+        self.lag: dict[tuple[str, int], int] = {}  # replaced, never mutated in place
+        self.behind: dict[TopicPartition, float] = {}  # paused until (monotonic)
+        self._lock = asyncio.Lock()
+        self._committed_at = -math.inf
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            **s.client_options(),
+            group_id=s.group_id,
+            enable_auto_commit=False,
+            # Never let the client jump on its own: an out-of-range position is handled
+            # here (see `_out_of_range`), because jumping could skip or repeat input.
+            auto_offset_reset="none",
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            rebalance_timeout_ms=s.rebalance_timeout_ms,
+            max_poll_records=s.batch_size,
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
+        )
+        consumer.subscribe(topics=list(s.input_topics), listener=_Listener(self))
+        self.consumer = consumer
+        try:
+            await consumer.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        self.assignment = None
+        self.lag = {}
+        self.behind.clear()
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except KafkaError as e:
+                log.warning("closing the Kafka consumer: %s", e)
+
+    # ------------------------------------------------------------------ rebalance
+
+    async def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        consumer = self._consumer()
+        tps = sorted(assigned)
+        stored = await self.thread.run(self._refresh_positions)
+        fresh = [tp for tp in tps if source_name(tp.topic, tp.partition) not in stored]
+        beginnings: dict[TopicPartition, int] = {}
+        if fresh:
+            try:
+                beginnings = await consumer.beginning_offsets(fresh)
+            except KafkaError as e:
+                log.warning("beginning offsets unknown (%s); starting new partitions at 0", e)
+        for tp in tps:
+            known = stored.get(source_name(tp.topic, tp.partition))
+            offset = known + 1 if known is not None else beginnings.get(tp, 0)
+            consumer.seek(tp, offset)
+            self.next_offsets[tp] = offset
+        self.assignment = frozenset(tps)
+        log.info(
+            "assigned %s; resuming at the ledger's offsets %s",
+            [f"{tp.topic}:{tp.partition}" for tp in tps],
+            {f"{tp.topic}:{tp.partition}": self.next_offsets[tp] for tp in tps},
+        )
+
+    async def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        async with self._lock:  # the batch in flight commits before the next owner starts
+            await self.commit_offsets(force=True)
+            self.assignment = None
+            gone = {(tp.topic, tp.partition) for tp in revoked}
+            self.lag = {k: v for k, v in self.lag.items() if k not in gone}
+            for tp in revoked:
+                self.next_offsets.pop(tp, None)
+                self.behind.pop(tp, None)
+
+    def _refresh_positions(self) -> dict[str, int]:
+        """The store's positions, which another instance may have advanced since we read."""
+        stored = self.app.store.source_positions()
+        sources = self.app.sources
+        for src, pos in stored.items():
+            if pos > sources.get(src, -1):
+                sources[src] = pos
+        return stored
+
+    # ------------------------------------------------------------------ the batch cycle
+
+    async def next_batch(self) -> list[ConsumerRecord]:
+        """Up to `batch_size` records: wait up to the poll timeout for the first, then
+        up to `linger_ms` more for the rest of the batch."""
+        consumer = self._consumer()
+        self._resume_due()
+        s = self.settings
+        records = await self._getmany(consumer, s.poll_timeout_ms, s.batch_size)
+        if records and len(records) < s.batch_size and s.linger_ms:
+            deadline = self._monotonic() + s.linger_ms / 1000
+            while len(records) < s.batch_size:
+                left = deadline - self._monotonic()
+                if left <= 0:
+                    break
+                more = await self._getmany(
+                    consumer, int(left * 1000) or 1, s.batch_size - len(records)
+                )
+                if not more:
+                    break
+                records += more
+        return records
+
+    async def _getmany(
+        self, consumer: AIOKafkaConsumer, timeout_ms: int, max_records: int
+    ) -> list[ConsumerRecord]:
+        try:
+            batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        except OffsetOutOfRangeError as e:
+            await self._out_of_range(consumer, e.args[0] if e.args else {})
+            return []
+        except NoOffsetForPartitionError as e:
+            # The client looked for a committed offset while `on_assigned` was still
+            # reading the ledger's; the seek there settles it. Seek again if it already ran.
+            for tp in e.args:
+                if isinstance(tp, TopicPartition) and tp in (self.assignment or ()):
+                    consumer.seek(tp, self.next_offsets.get(tp, 0))
+            return []
+        # Across partitions there is no order; take them in producer-time order (a merge
+        # that keeps each partition's own order), so an intent produced before its report
+        # is usually applied first, as it happened, rather than held.
+        return list(
+            heapq.merge(*(batches[tp] for tp in sorted(batches)), key=lambda r: r.timestamp)
+        )
+
+    async def process(self, records: Sequence[ConsumerRecord]) -> BatchReport | None:
+        """Commit one batch to the ledger (events + offsets, one transaction)."""
+        async with self._lock:
+            consumer = self._consumer()
+            current = consumer.assignment()
+            messages: list[SourcedMessage] = []
+            stamps: list[int] = []
+            for r in records:
+                tp = TopicPartition(r.topic, r.partition)
+                # Records fetched before a revocation are not ours to apply any more.
+                if tp not in current or r.offset < self.next_offsets.get(tp, 0):
+                    continue
+                messages.append(
+                    SourcedMessage(
+                        source_name(r.topic, r.partition),
+                        r.offset,
+                        r.value if r.value is not None else b"",
+                    )
+                )
+                stamps.append(r.timestamp)
+            if not messages:
+                return None
+            summary = await self.thread.run(self.app.process, messages)
+            committed_at = self._wall()
+            for r in records:
+                tp = TopicPartition(r.topic, r.partition)
+                if tp in current and r.offset + 1 > self.next_offsets.get(tp, 0):
+                    self.next_offsets[tp] = r.offset + 1
+                    self.behind.pop(tp, None)
+            return BatchReport(
+                len(messages), summary, self.app.position, committed_at, tuple(stamps)
+            )
+
+    async def commit_offsets(self, *, force: bool = False) -> None:
+        """Kafka's committed offsets, for monitoring only (lag dashboards, kafka-consumer-groups):
+        at most every COMMIT_INTERVAL_S (a broker round trip per batch would cost latency),
+        and on revocation and graceful stop. Best effort: a failed one is simply redone."""
+        consumer = self.consumer
+        if consumer is None or not self.assignment:
+            return
+        now = self._monotonic()
+        if not force and now - self._committed_at < COMMIT_INTERVAL_S:
+            return
+        self._committed_at = now
+        offsets = {
+            tp: OffsetAndMetadata(off, "")
+            for tp, off in self.next_offsets.items()
+            if tp in self.assignment
+        }
+        if not offsets:
+            return
+        try:
+            # Bounded: with the broker gone, a commit would wait for a coordinator forever
+            # (and this also runs on the way out).
+            await asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_S)
+        except (KafkaError, TimeoutError) as e:
+            log.debug("monitoring offset commit skipped: %r", e)
+
+    def update_lag(self) -> None:
+        """Lag per partition from the high watermarks of the last fetch responses. A
+        high watermark below the ledger's position means the partition's log is shorter
+        than what the ledger has read (some brokers answer such a fetch with an empty
+        result rather than an out-of-range error): flag it, the consumer waits there."""
+        consumer = self.consumer
+        if consumer is None or self.assignment is None:
+            return
+        lag: dict[tuple[str, int], int] = {}
+        for tp in self.assignment:
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            nxt = self.next_offsets.get(tp, 0)
+            if high < nxt:
+                self._note_behind(tp, nxt, math.inf)
+            elif self.behind.get(tp) == math.inf:
+                del self.behind[tp]
+            lag[(tp.topic, tp.partition)] = max(high - nxt, 0)
+        self.lag = lag  # swapped whole: other threads read it (metrics)
+
+    def silence_s(self) -> float | None:
+        """Seconds since the last fetch response for the stalest assigned partition."""
+        consumer = self.consumer
+        if consumer is None or not self.assignment:
+            return None
+        stamps = [consumer.last_poll_timestamp(tp) for tp in self.assignment]
+        known = [int(s) for s in stamps if s is not None and s > 0]
+        if len(known) < len(stamps):
+            return None
+        return max(self._wall() - min(known) / 1000, 0.0)
+
+    # ------------------------------------------------------------------ out of range
+
+    async def _out_of_range(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
+    ) -> None:
+        """The fetch position is not in the partition's log any more, or not yet.
+
+        Before the log start: retention deleted messages the ledger never read; they are
+        gone, so log it loudly and carry on from the oldest one left. Beyond the log
+        end: the broker lost data or the topic was recreated; the ledger's position is
+        still the truth, so keep it and wait for the log to grow past it (a producer
+        re-sending, a replica catching up). Never jump: either jump could skip input or
+        apply it twice.
+        """
+        beginnings: dict[TopicPartition, int] = {}
+        try:
+            beginnings = await consumer.beginning_offsets(list(offsets))
+        except KafkaError as e:
+            log.warning("cannot read beginning offsets: %s", e)
+        for tp, offset in offsets.items():
+            start = beginnings.get(tp)
+            if start is not None and offset < start:
+                log.error(
+                    "%s:%d offsets %d..%d were deleted before the ledger read them",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                    start - 1,
+                )
+                consumer.seek(tp, start)
+                self.next_offsets[tp] = start
+                continue
+            consumer.pause(tp)
+            self._note_behind(tp, offset, self._monotonic() + BEHIND_RETRY_S)
+
+    def _note_behind(self, tp: TopicPartition, offset: int, retry_at: float) -> None:
+        if tp not in self.behind:
+            log.warning(
+                "%s:%d log ends before the ledger's offset %d (broker data loss or "
+                "topic recreated); waiting there for it",
+                tp.topic,
+                tp.partition,
+                offset,
+            )
+        self.behind[tp] = retry_at
+
+    def _resume_due(self) -> None:
+        """Try the paused partitions again; each stays in `behind` (not ready) until a
+        record from it is applied."""
+        if not self.behind or self.consumer is None:
+            return
+        now = self._monotonic()
+        assigned = self.assignment or frozenset()
+        for tp, until in list(self.behind.items()):
+            if until > now:
+                continue
+            self.behind[tp] = math.inf  # resumed: waiting to hear whether the log grew
+            if tp in assigned:
+                self.consumer.seek(tp, self.next_offsets.get(tp, 0))
+                self.consumer.resume(tp)
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        if self.consumer is None:
+            raise ConsumerNotOpen("the Kafka consumer is not open")
+        return self.consumer
