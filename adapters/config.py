@@ -38,7 +38,7 @@ class LedgerSettings(BaseSettings):
             except OSError as e:
                 raise InstrumentsFileError(f"cannot read {self.instruments}: {e}") from e
             instruments = parse_instruments_csv(text, self.currency)
-        limits = RiskLimits(self.daily_loss_limit, self.drawdown_limit, self.psr_threshold,
-                            self.psr_min_returns)
-        return LedgerConfig(self.account, self.currency, self.starting_equity, limits,
-                            instruments)
+        limits = RiskLimits(
+            self.daily_loss_limit, self.drawdown_limit, self.psr_threshold, self.psr_min_returns
+        )
+        return LedgerConfig(self.account, self.currency, self.starting_equity, limits, instruments)

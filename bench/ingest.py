@@ -26,8 +26,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import write_section  # noqa: E402
-from bench.workload import write  # noqa: E402
+from bench.results import write_section
+from bench.workload import write
 
 PG = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 LEDGER = str(Path(sys.executable).with_name("ledger"))
@@ -36,8 +36,12 @@ LEDGER = str(Path(sys.executable).with_name("ledger"))
 def run_ledger(store: str, path: Path) -> float:
     env = dict(os.environ, LEDGER_STARTING_EQUITY="1000000000000")
     t = time.perf_counter()
-    subprocess.run([LEDGER, "--store", store, "ingest", str(path), "--format", "json"],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [LEDGER, "--store", store, "ingest", str(path), "--format", "json"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t
 
 
@@ -50,8 +54,7 @@ def baseline(path: Path, n: int, db: str) -> float:
 
     class Order(Aggregate):
         @event("Created")
-        def __init__(self, intent_id: uuid.UUID, symbol: str, side: str,
-                     quantity: Decimal) -> None:
+        def __init__(self, intent_id: uuid.UUID, symbol: str, side: str, quantity: Decimal) -> None:
             self.symbol, self.side, self.quantity = symbol, side, quantity
             self.status, self.filled = "NEW", Decimal(0)
 
@@ -64,8 +67,11 @@ def baseline(path: Path, n: int, db: str) -> float:
             return intent_id
 
     class Orders(Application[uuid.UUID]):
-        env = {"AGGREGATE_CACHE_MAXSIZE": "100000", "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-               "SQLITE_DBNAME": db}
+        env = {
+            "AGGREGATE_CACHE_MAXSIZE": "100000",
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": db,
+        }
 
     lines = path.read_bytes().splitlines()[:n]
     t = time.perf_counter()
@@ -96,28 +102,44 @@ def main() -> None:
         n = args.messages
         base_s = baseline(data, args.baseline_messages, str(Path(tmp) / "baseline.db"))
         base_rate = args.baseline_messages / base_s
-        rows.append(("eventsourcing as documented (SQLite, one save per message)",
-                     args.baseline_messages, base_s, base_rate, 1.0))
+        rows.append(
+            (
+                "eventsourcing as documented (SQLite, one save per message)",
+                args.baseline_messages,
+                base_s,
+                base_rate,
+                1.0,
+            )
+        )
         s = run_ledger(f"sqlite:///{Path(tmp) / 'ledger.db'}", data)
-        rows.append(("`ledger ingest` SQLite (process start included)", n, s, n / s,
-                     (n / s) / base_rate))
+        rows.append(
+            ("`ledger ingest` SQLite (process start included)", n, s, n / s, (n / s) / base_rate)
+        )
         if not args.no_postgres:
             schema = f"bench_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(PG, autocommit=True) as c:
                 c.execute(f'CREATE SCHEMA "{schema}"')
             try:
                 s = run_ledger(f"{PG}?schema={schema}", data)
-                rows.append(("`ledger ingest` PostgreSQL (process start included)", n, s, n / s,
-                             (n / s) / base_rate))
+                rows.append(
+                    (
+                        "`ledger ingest` PostgreSQL (process start included)",
+                        n,
+                        s,
+                        n / s,
+                        (n / s) / base_rate,
+                    )
+                )
             finally:
                 with psycopg.connect(PG, autocommit=True) as c:
                     c.execute(f'DROP SCHEMA "{schema}" CASCADE')
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; workload: "
-        "`bench/workload.py` (per order: intent, ack, partial fill, fill; 6 events per 4 messages).",
+        "`bench/workload.py` (per order: intent, ack, partial fill, fill; "
+        "6 events per 4 messages).",
         "",
-        "| run | messages | wall s | messages/s | × baseline |",
+        "| run | messages | wall s | messages/s | x baseline |",
         "|---|---:|---:|---:|---:|",
         *[f"| {r[0]} | {r[1]:,} | {r[2]:.2f} | {r[3]:,.0f} | {r[4]:.1f} |" for r in rows],
     ]

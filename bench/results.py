@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-HEADER = "# Benchmark results\n\nEach section is written by its script in `bench/`; ratios are against a baseline run in the same script.\n"
+HEADER = (
+    "# Benchmark results\n\nEach section is written by its script in `bench/`; "
+    "ratios are against a baseline run in the same script.\n"
+)
 
 
 def write_section(title: str, body: str) -> None:
@@ -17,6 +20,6 @@ def write_section(title: str, body: str) -> None:
         text = text.rstrip() + "\n\n" + block
     else:
         nxt = text.find("\n## ", start + len(heading))
-        text = text[:start] + block + (text[nxt + 1:] if nxt >= 0 else "")
+        text = text[:start] + block + (text[nxt + 1 :] if nxt >= 0 else "")
         text = text.replace(block + "## ", block + "\n## ")
     RESULTS.write_text(text)

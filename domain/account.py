@@ -93,7 +93,8 @@ class Account:
         key = (event.account, symbol)
         old = self.holdings.get(key)
         delta = event.quantity * event.multiplier - (
-            old.quantity * old.multiplier if old is not None else ZERO)
+            old.quantity * old.multiplier if old is not None else ZERO
+        )
         self.holdings[key] = Holding(event.quantity, event.multiplier)
         if delta:
             self.exposure[symbol] = self.exposure.get(symbol, ZERO) + delta
@@ -128,5 +129,11 @@ class Account:
         equity = self.equity()
         ret = div(equity, self.opening_equity) - ONE if self.opening_equity > 0 else ZERO
         active = self.traded_today or any(h.quantity for h in self.holdings.values())
-        return {"closed_day": self.day, "closing_equity": equity, "daily_return": ret,
-                "day": new_day, "opening_equity": equity, "active": active}
+        return {
+            "closed_day": self.day,
+            "closing_equity": equity,
+            "daily_return": ret,
+            "day": new_day,
+            "opening_equity": equity,
+            "active": active,
+        }

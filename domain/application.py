@@ -85,7 +85,8 @@ class LedgerApplication(Application[UUID]):
         if not isinstance(self.recorder, LedgerRecorder):
             raise ConfigurationError(
                 f"{type(self.recorder).__name__} is not a ledger recorder: set PERSISTENCE_MODULE "
-                "to one of the ledger's store modules")
+                "to one of the ledger's store modules"
+            )
         self.store: LedgerRecorder = self.recorder
         self.ledger = Ledger(config)
         self.position = 0
@@ -105,8 +106,9 @@ class LedgerApplication(Application[UUID]):
 
     # ------------------------------------------------------------------ reading
 
-    def read_events(self, start: int = 1, stop: int | None = None
-                    ) -> Iterable[tuple[int, ev.LedgerEvent]]:
+    def read_events(
+        self, start: int = 1, stop: int | None = None
+    ) -> Iterable[tuple[int, ev.LedgerEvent]]:
         """(global position, event) from `start` to `stop` inclusive, in log order."""
         decode = self.ledger_mapper.codec.decode
         while True:
@@ -156,8 +158,9 @@ class LedgerApplication(Application[UUID]):
             return summary
         raise ConcurrentWriteError(f"gave up after {MAX_RETRIES} concurrent-write retries")
 
-    def decide(self, messages: Sequence[SourcedMessage | ParsedMessage]
-               ) -> tuple[BatchSummary, dict[str, int]]:
+    def decide(
+        self, messages: Sequence[SourcedMessage | ParsedMessage]
+    ) -> tuple[BatchSummary, dict[str, int]]:
         """Decide inputs against the in-memory ledger (recorded at the clock's now); their
         events wait in `ledger.pending` for `commit`. Returns the outcome counts and the
         source positions to commit with them. Inputs at or below a committed source
@@ -180,8 +183,9 @@ class LedgerApplication(Application[UUID]):
             try:
                 msg = parse_message(sm.payload)
             except ContractValidationError as e:
-                outcome = ledger.quarantine(src, pos, sm.payload,
-                                            orjson.dumps(e.errors).decode(), now)
+                outcome = ledger.quarantine(
+                    src, pos, sm.payload, orjson.dumps(e.errors).decode(), now
+                )
             else:
                 outcome = ledger.handle(msg, f"{src}@{pos}", now)
             counts[_OUTCOME_FIELD[outcome]] += 1
@@ -207,8 +211,12 @@ class LedgerApplication(Application[UUID]):
 
     # ------------------------------------------------------------------ commands
 
-    def ingest(self, messages: Iterable[SourcedMessage | ParsedMessage], batch_size: int = 5000,
-               progress: Callable[[int], None] | None = None) -> BatchSummary:
+    def ingest(
+        self,
+        messages: Iterable[SourcedMessage | ParsedMessage],
+        batch_size: int = 5000,
+        progress: Callable[[int], None] | None = None,
+    ) -> BatchSummary:
         total = BatchSummary()
         batch: list[SourcedMessage | ParsedMessage] = []
         for sm in messages:
@@ -224,10 +232,12 @@ class LedgerApplication(Application[UUID]):
                 progress(len(batch))
         return total
 
-    def command_killswitch(self, command: KillSwitchCommand, reason: str,
-                           operator: Operator) -> list[ev.LedgerEvent]:
+    def command_killswitch(
+        self, command: KillSwitchCommand, reason: str, operator: Operator
+    ) -> list[ev.LedgerEvent]:
         return self.command(
-            lambda ledger, now: ledger.command_killswitch(command, reason, operator, now))
+            lambda ledger, now: ledger.command_killswitch(command, reason, operator, now)
+        )
 
     def command(self, decide: Callable[[Ledger, datetime], object]) -> list[ev.LedgerEvent]:
         """Run a decision against the caught-up ledger and commit its events in one

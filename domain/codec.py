@@ -16,7 +16,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -52,7 +52,11 @@ def _decoder(hint: Any) -> Callable[[Any], Any] | None:
             return None
         return lambda v: None if v is None else base(v)
     table: dict[Any, Callable[[Any], Any]] = {
-        Decimal: Decimal, datetime: datetime.fromisoformat, date: date.fromisoformat, UUID: UUID}
+        Decimal: Decimal,
+        datetime: datetime.fromisoformat,
+        date: date.fromisoformat,
+        UUID: UUID,
+    }
     return table.get(hint)
 
 
@@ -91,8 +95,9 @@ class EventCodec:
                 state[n] = str(v)
         return spec.topic, orjson.dumps(state, default=_default)
 
-    def decode(self, topic: str, originator_id: UUID | str, version: int,
-               state: bytes) -> ev.LedgerEvent:
+    def decode(
+        self, topic: str, originator_id: UUID | str, version: int, state: bytes
+    ) -> ev.LedgerEvent:
         spec = self._by_topic.get(topic)
         if spec is None:
             raise EventDecodingError(f"unknown event topic {topic!r}")
@@ -103,8 +108,9 @@ class EventCodec:
             oid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
             return spec.cls(originator_id=oid, originator_version=version, **data)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as e:
-            raise EventDecodingError(f"cannot decode {topic} v{version} of {originator_id}: {e}"
-                                     ) from e
+            raise EventDecodingError(
+                f"cannot decode {topic} v{version} of {originator_id}: {e}"
+            ) from e
 
     def topics(self) -> list[str]:
         return list(self._by_topic)
@@ -116,7 +122,7 @@ def micros(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class LedgerMapper(Mapper[UUID]):
@@ -128,11 +134,18 @@ class LedgerMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: Any) -> LedgerStoredEvent:
         topic, state = self.codec.encode(domain_event)
-        return LedgerStoredEvent(originator_id=domain_event.originator_id,
-                                 originator_version=domain_event.originator_version,
-                                 topic=topic, state=state,
-                                 recorded_at=micros(domain_event.recorded_at))
+        return LedgerStoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=topic,
+            state=state,
+            recorded_at=micros(domain_event.recorded_at),
+        )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        return self.codec.decode(stored_event.topic, stored_event.originator_id,
-                                 stored_event.originator_version, stored_event.state)
+        return self.codec.decode(
+            stored_event.topic,
+            stored_event.originator_id,
+            stored_event.originator_version,
+            stored_event.state,
+        )

@@ -48,7 +48,9 @@ def parse_instruments_csv(text: str, currency: str = "USD") -> Instruments:
     reader = csv.reader(io.StringIO(text))
     rows = [r for r in reader if r and not r[0].startswith("#")]
     if not rows or [c.strip() for c in rows[0]] != HEADER:
-        raise InstrumentsFileError(f"instruments file must start with the header {','.join(HEADER)}")
+        raise InstrumentsFileError(
+            f"instruments file must start with the header {','.join(HEADER)}"
+        )
     items: dict[str, Instrument] = {}
     for line_no, row in enumerate(rows[1:], start=2):
         if len(row) != len(HEADER):
@@ -60,6 +62,7 @@ def parse_instruments_csv(text: str, currency: str = "USD") -> Instruments:
             raise InstrumentsFileError(f"line {line_no}: not a number") from e
         if not symbol or multiplier <= 0 or increment <= 0:
             raise InstrumentsFileError(f"line {line_no}: symbol, multiplier > 0, increment > 0")
-        items[symbol] = Instrument(symbol, asset_class or "STK", multiplier, cur or currency,
-                                   increment)
+        items[symbol] = Instrument(
+            symbol, asset_class or "STK", multiplier, cur or currency, increment
+        )
     return Instruments(items, currency)

@@ -17,20 +17,20 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from domain import events as ev
 from domain.errors import KillSwitchCommandRefused
 from domain.money import CTX, ONE, ZERO, div
 
 
-class KillSwitchState(str, Enum):
+class KillSwitchState(StrEnum):
     ARMED = "ARMED"
     REDUCING = "REDUCING"
     TRIPPED = "TRIPPED"
 
 
-class KillSwitchCommand(str, Enum):
+class KillSwitchCommand(StrEnum):
     TRIP = "TRIP"
     ARM = "ARM"
     REDUCE_ONLY = "REDUCE_ONLY"
@@ -90,18 +90,29 @@ class KillSwitch:
         return nxt
 
 
-def check_equity(limits: RiskLimits, equity: Decimal, opening_equity: Decimal,
-                 high_water_mark: Decimal) -> Breach | None:
+def check_equity(
+    limits: RiskLimits, equity: Decimal, opening_equity: Decimal, high_water_mark: Decimal
+) -> Breach | None:
     """Daily loss and drawdown, compared by multiplication (no division on the hot path);
     the fractions are computed only for the breach that is reported."""
     if opening_equity > 0 and opening_equity - equity > limits.daily_loss * opening_equity:
         loss = div(opening_equity - equity, opening_equity)
-        return Breach("daily_loss", "HALT_AND_FLATTEN", loss, limits.daily_loss,
-                      f"daily loss {_pct(loss)} exceeds {_pct(limits.daily_loss)}")
+        return Breach(
+            "daily_loss",
+            "HALT_AND_FLATTEN",
+            loss,
+            limits.daily_loss,
+            f"daily loss {_pct(loss)} exceeds {_pct(limits.daily_loss)}",
+        )
     if high_water_mark > 0 and high_water_mark - equity > limits.drawdown * high_water_mark:
         drawdown = div(high_water_mark - equity, high_water_mark)
-        return Breach("drawdown", "HALT_AND_FLATTEN", drawdown, limits.drawdown,
-                      f"drawdown {_pct(drawdown)} exceeds {_pct(limits.drawdown)}")
+        return Breach(
+            "drawdown",
+            "HALT_AND_FLATTEN",
+            drawdown,
+            limits.drawdown,
+            f"drawdown {_pct(drawdown)} exceeds {_pct(limits.drawdown)}",
+        )
     return None
 
 
@@ -111,8 +122,13 @@ def check_psr(limits: RiskLimits, returns: list[Decimal]) -> Breach | None:
     value = probabilistic_sharpe_ratio(returns)
     if value is None or value >= limits.psr_threshold:
         return None
-    return Breach("psr", "HALT_AND_INVESTIGATE", value, limits.psr_threshold,
-                  f"PSR {value:.4f} of {len(returns)} daily returns below {limits.psr_threshold}")
+    return Breach(
+        "psr",
+        "HALT_AND_INVESTIGATE",
+        value,
+        limits.psr_threshold,
+        f"PSR {value:.4f} of {len(returns)} daily returns below {limits.psr_threshold}",
+    )
 
 
 def probabilistic_sharpe_ratio(returns: list[Decimal], benchmark: Decimal = ZERO) -> Decimal | None:

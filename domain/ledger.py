@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, localcontext
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -49,7 +49,7 @@ from domain.position import Position, PositionFill
 from domain.recent import Recent
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     ANOMALY = "anomaly"
@@ -100,8 +100,9 @@ class Ledger:
 
     # ================================================================== inputs
 
-    def handle(self, msg: ContractMessage, source: str, now: datetime,
-               origin: str = "intent") -> Outcome:
+    def handle(
+        self, msg: ContractMessage, source: str, now: datetime, origin: str = "intent"
+    ) -> Outcome:
         """Decide one valid input. `origin` marks intents not from the strategy: "broker" for
         an order first seen at the broker (booked by reconciliation)."""
         with localcontext(CTX):
@@ -131,8 +132,17 @@ class Ledger:
             text, raw_hex = raw.decode("utf-8"), ""
         except UnicodeDecodeError:
             text, raw_hex = raw.decode("utf-8", "backslashreplace"), raw.hex()
-        self._emit(ev.MessageQuarantined, qid, now, "", message_source=source,
-                   message_position=position, raw=text, raw_hex=raw_hex, errors=errors_json)
+        self._emit(
+            ev.MessageQuarantined,
+            qid,
+            now,
+            "",
+            message_source=source,
+            message_position=position,
+            raw=text,
+            raw_hex=raw_hex,
+            errors=errors_json,
+        )
         return Outcome.QUARANTINED
 
     def command_killswitch(
@@ -144,14 +154,29 @@ class Ledger:
         with localcontext(CTX):
             self._command_killswitch(command, target, reason, operator, now)
 
-    def _command_killswitch(self, command: KillSwitchCommand, target: KillSwitchState,
-                            reason: str, operator: Operator, now: datetime) -> None:
+    def _command_killswitch(
+        self,
+        command: KillSwitchCommand,
+        target: KillSwitchState,
+        reason: str,
+        operator: Operator,
+        now: datetime,
+    ) -> None:
         if command == KillSwitchCommand.TRIP:
             self._trip(Breach("manual", "HALT", ZERO, ZERO, reason), now, "cli", operator)
             return
-        self._emit(ev.KillSwitchReset, ids.KILL_SWITCH_ID, now, "cli", state=target.value,
-                   reason=reason, by=operator.by, db_role=operator.db_role,
-                   os_user=operator.os_user, previous_state=self.killswitch.state.value)
+        self._emit(
+            ev.KillSwitchReset,
+            ids.KILL_SWITCH_ID,
+            now,
+            "cli",
+            state=target.value,
+            reason=reason,
+            by=operator.by,
+            db_role=operator.db_role,
+            os_user=operator.os_user,
+            previous_state=self.killswitch.state.value,
+        )
 
     def request_cancel(self, intent_id: UUID, reason: str, source: str, now: datetime) -> Outcome:
         """The ledger's own decision to cancel a working order (kill switch, operator)."""
@@ -161,23 +186,49 @@ class Ledger:
             return Outcome.DUPLICATE
         return self._status(order, OrderTransition.REQUEST_CANCEL, reason, now, source)
 
-    def correct_order_status(self, intent_id: UUID, status: str, reason: str, run_id: str,
-                             source: str, now: datetime) -> Outcome:
+    def correct_order_status(
+        self, intent_id: UUID, status: str, reason: str, run_id: str, source: str, now: datetime
+    ) -> Outcome:
         """Book a status the broker proves (reconciliation --apply), outside the table."""
         self._now = now
         order = self.orders.get(intent_id)
         if order is None or order.status.value == status:
             return Outcome.DUPLICATE
-        self._emit(ev.OrderStatusCorrected, intent_id, now, source, status=status,
-                   previous_status=order.status.value, reason=reason, run_id=run_id)
+        self._emit(
+            ev.OrderStatusCorrected,
+            intent_id,
+            now,
+            source,
+            status=status,
+            previous_status=order.status.value,
+            reason=reason,
+            run_id=run_id,
+        )
         return Outcome.APPLIED
 
-    def record_reconciliation(self, run_id: str, broker: str, result: str, counts_json: str,
-                              breaks_json: str, applied: bool, now: datetime) -> None:
+    def record_reconciliation(
+        self,
+        run_id: str,
+        broker: str,
+        result: str,
+        counts_json: str,
+        breaks_json: str,
+        applied: bool,
+        now: datetime,
+    ) -> None:
         self._now = now
-        self._emit(ev.ReconciliationRecorded, ids.reconciliation_id(run_id), now,
-                   f"broker:{broker}", run_id=run_id, broker=broker, result=result,
-                   counts=counts_json, breaks=breaks_json, applied=applied)
+        self._emit(
+            ev.ReconciliationRecorded,
+            ids.reconciliation_id(run_id),
+            now,
+            f"broker:{broker}",
+            run_id=run_id,
+            broker=broker,
+            result=result,
+            counts=counts_json,
+            breaks=breaks_json,
+            applied=applied,
+        )
 
     def drain(self) -> list[ev.LedgerEvent]:
         out, self.pending = self.pending, []
@@ -200,9 +251,16 @@ class Ledger:
             if isinstance(event, ev.OrderIntentRecorded):
                 self.held.pop(event.originator_id, None)
                 self.orders[event.originator_id] = Order(
-                    event.originator_id, event.symbol, event.side, event.quantity,
-                    event.order_type, event.limit_price, event.stop_price, event.account,
-                    event.origin)
+                    event.originator_id,
+                    event.symbol,
+                    event.side,
+                    event.quantity,
+                    event.order_type,
+                    event.limit_price,
+                    event.stop_price,
+                    event.account,
+                    event.origin,
+                )
             self.orders[event.originator_id].apply(event)
         elif isinstance(event, ev.PositionEvent):
             pos = self._position(event.account, event.symbol)
@@ -222,8 +280,9 @@ class Ledger:
         else:
             self.account.apply(event)
 
-    def _recent(self, item: ev.MarketEvent | BarEvent | TickEvent | OFIEvent
-                ) -> tuple[Recent, object]:
+    def _recent(
+        self, item: ev.MarketEvent | BarEvent | TickEvent | OFIEvent
+    ) -> tuple[Recent, object]:
         """The memory of an input's or event's stream, and its key in it."""
         at = item.occurred_at if isinstance(item, ev.MarketEvent) else item.timestamp
         key: object
@@ -263,14 +322,25 @@ class Ledger:
 
     # ================================================================== decisions
 
-    def _emit(self, cls: type[ev.LedgerEvent], originator_id: UUID, occurred_at: datetime,
-              source: str, **fields: Any) -> ev.LedgerEvent:
+    def _emit(
+        self,
+        cls: type[ev.LedgerEvent],
+        originator_id: UUID,
+        occurred_at: datetime,
+        source: str,
+        **fields: Any,
+    ) -> ev.LedgerEvent:
         now = self._now if self._now is not None else occurred_at
         if self.last_recorded_at is not None and now < self.last_recorded_at:
             now = self.last_recorded_at  # recorded time never decreases along the log
-        event = cls(originator_id=originator_id,
-                    originator_version=self.versions.get(originator_id, 0) + 1,
-                    occurred_at=occurred_at, recorded_at=now, source=source, **fields)
+        event = cls(
+            originator_id=originator_id,
+            originator_version=self.versions.get(originator_id, 0) + 1,
+            occurred_at=occurred_at,
+            recorded_at=now,
+            source=source,
+            **fields,
+        )
         self._apply(event)
         self.pending.append(event)
         return event
@@ -279,13 +349,21 @@ class Ledger:
         day = at.date()
         account = self.account
         if not account.opened:
-            self._emit(ev.AccountOpened, self._account_id, at, source, account=account.name,
-                       currency=account.currency, starting_equity=account.starting_equity,
-                       day=day)
+            self._emit(
+                ev.AccountOpened,
+                self._account_id,
+                at,
+                source,
+                account=account.name,
+                currency=account.currency,
+                starting_equity=account.starting_equity,
+                day=day,
+            )
             return
         if account.day is not None and day > account.day:
-            self._emit(ev.AccountDayRolled, self._account_id, at, source,
-                       **account.day_roll_fields(day))
+            self._emit(
+                ev.AccountDayRolled, self._account_id, at, source, **account.day_roll_fields(day)
+            )
             if self.killswitch.state != KillSwitchState.TRIPPED:
                 breach = check_psr(self.config.limits, account.active_returns)
                 if breach is not None:
@@ -295,24 +373,55 @@ class Ledger:
         account = m.account or self.config.account
         existing = self.orders.get(m.intent_id)
         if existing is not None:
-            same = (existing.symbol, existing.side, existing.quantity, existing.order_type,
-                    existing.limit_price, existing.stop_price, existing.account) == (
-                m.symbol, m.direction.value, m.quantity, m.order_type.value, m.limit_price,
-                m.stop_price, account)
+            same = (
+                existing.symbol,
+                existing.side,
+                existing.quantity,
+                existing.order_type,
+                existing.limit_price,
+                existing.stop_price,
+                existing.account,
+            ) == (
+                m.symbol,
+                m.direction.value,
+                m.quantity,
+                m.order_type.value,
+                m.limit_price,
+                m.stop_price,
+                account,
+            )
             if same:
                 return Outcome.DUPLICATE
             text = message_to_json(m).decode()
             if text in existing.refused:
                 return Outcome.DUPLICATE
-            self._emit(ev.OrderMessageRefused, m.intent_id, m.timestamp, source,
-                       status=existing.status, kind="conflicting_intent",
-                       reason="an intent with this id and different terms exists", message=text)
+            self._emit(
+                ev.OrderMessageRefused,
+                m.intent_id,
+                m.timestamp,
+                source,
+                status=existing.status,
+                kind="conflicting_intent",
+                reason="an intent with this id and different terms exists",
+                message=text,
+            )
             return Outcome.ANOMALY
         held = self.held.get(m.intent_id, [])
-        self._emit(ev.OrderIntentRecorded, m.intent_id, m.timestamp, source, status="NEW",
-                   symbol=m.symbol, side=m.direction.value, quantity=m.quantity,
-                   order_type=m.order_type.value, limit_price=m.limit_price,
-                   stop_price=m.stop_price, account=account, origin=origin)
+        self._emit(
+            ev.OrderIntentRecorded,
+            m.intent_id,
+            m.timestamp,
+            source,
+            status="NEW",
+            symbol=m.symbol,
+            side=m.direction.value,
+            quantity=m.quantity,
+            order_type=m.order_type.value,
+            limit_price=m.limit_price,
+            stop_price=m.stop_price,
+            account=account,
+            origin=origin,
+        )
         order = self.orders[m.intent_id]
         denial = self._denial(order)
         if denial:
@@ -331,18 +440,30 @@ class Ledger:
         q = pos.quantity if pos is not None else ZERO
         # Count what other working orders will do too: two exits that each reduce a
         # position may together open one on the other side.
-        pending = sum((o.signed_quantity - (o.filled if o.side == "BUY" else -o.filled)
-                       for o in self.orders.values()
-                       if o.is_working and o is not order and o.account == order.account
-                       and o.symbol == order.symbol), ZERO)
+        pending = sum(
+            (
+                o.signed_quantity - (o.filled if o.side == "BUY" else -o.filled)
+                for o in self.orders.values()
+                if o.is_working
+                and o is not order
+                and o.account == order.account
+                and o.symbol == order.symbol
+            ),
+            ZERO,
+        )
         before = q + pending
         after = before + order.signed_quantity
-        reduces = (q != 0 and abs(after) < abs(before) and abs(after) <= abs(q)
-                   and (after == 0 or (after > 0) == (q > 0)))
+        reduces = (
+            q != 0
+            and abs(after) < abs(before)
+            and abs(after) <= abs(q)
+            and (after == 0 or (after > 0) == (q > 0))
+        )
         return "" if reduces else "kill switch REDUCING: only exposure-reducing orders pass"
 
-    def _status(self, order: Order, t: OrderTransition, reason: str, occurred_at: datetime,
-                source: str) -> Outcome:
+    def _status(
+        self, order: Order, t: OrderTransition, reason: str, occurred_at: datetime, source: str
+    ) -> Outcome:
         decision = order.decide_status(t, reason)
         if isinstance(decision, Refusal):
             return Outcome.DUPLICATE
@@ -358,23 +479,44 @@ class Ledger:
             held_text = text or message_to_json(r).decode()
             if any(t == held_text for t, _ in self.held.get(r.intent_id, ())):
                 return Outcome.DUPLICATE
-            self._emit(ev.ExecutionReportHeld, ids.held_reports_id(r.intent_id), r.timestamp,
-                       source, intent_id=r.intent_id, report=held_text)
+            self._emit(
+                ev.ExecutionReportHeld,
+                ids.held_reports_id(r.intent_id),
+                r.timestamp,
+                source,
+                intent_id=r.intent_id,
+                report=held_text,
+            )
             return Outcome.HELD
         decision = order.decide_report(r, text)
         if decision is None:
             return Outcome.DUPLICATE
         if isinstance(decision, Refusal):
-            self._emit(ev.OrderMessageRefused, order.intent_id, r.timestamp, source,
-                       status=order.status, kind=decision.kind, reason=decision.reason,
-                       message=text or message_to_json(r).decode())
+            self._emit(
+                ev.OrderMessageRefused,
+                order.intent_id,
+                r.timestamp,
+                source,
+                status=order.status,
+                kind=decision.kind,
+                reason=decision.reason,
+                message=text or message_to_json(r).decode(),
+            )
             return Outcome.ANOMALY
         proposals, effects = decision
         for p in proposals:
             self._propose(order, p, r.timestamp, source)
         for eff in effects:
-            self._position_effect(order, eff.fill.exec_id, eff.replaced, eff.fill.quantity,
-                                  eff.fill.price, eff.fill.commission, r.timestamp, source)
+            self._position_effect(
+                order,
+                eff.fill.exec_id,
+                eff.replaced,
+                eff.fill.quantity,
+                eff.fill.price,
+                eff.fill.commission,
+                r.timestamp,
+                source,
+            )
         if effects:
             self._check_risk(r.timestamp, source)
         return Outcome.APPLIED
@@ -382,37 +524,79 @@ class Ledger:
     def _propose(self, order: Order, p: Proposal, at: datetime, source: str) -> None:
         self._emit(p.cls, order.intent_id, at, source, **p.fields)
 
-    def _position_effect(self, order: Order, exec_id: str, replaced: Any, qty: Decimal,
-                         price: Decimal, commission: Decimal, at: datetime, source: str) -> None:
+    def _position_effect(
+        self,
+        order: Order,
+        exec_id: str,
+        replaced: Any,
+        qty: Decimal,
+        price: Decimal,
+        commission: Decimal,
+        at: datetime,
+        source: str,
+    ) -> None:
         pos = self._position(order.account, order.symbol)
         mult = pos.multiplier
         signed = qty if order.side == "BUY" else -qty
-        common = {"account": order.account, "symbol": order.symbol, "exec_id": exec_id,
-                  "intent_id": order.intent_id, "multiplier": mult, "side": order.side,
-                  "fill_quantity": qty, "fill_price": price, "fill_commission": commission}
+        common = {
+            "account": order.account,
+            "symbol": order.symbol,
+            "exec_id": exec_id,
+            "intent_id": order.intent_id,
+            "multiplier": mult,
+            "side": order.side,
+            "fill_quantity": qty,
+            "fill_price": price,
+            "fill_commission": commission,
+        }
         if replaced is None:
             figs = pos.figures_after_fill(signed, price, commission)
-            self._emit(ev.PositionFillApplied, pos.id, at, source, quantity=figs.quantity,
-                       cost=figs.cost, avg_price=figs.avg_price, realized_pnl=figs.realized_pnl,
-                       commission=figs.commission,
-                       cash_delta=-signed * price * mult - commission, **common)
+            self._emit(
+                ev.PositionFillApplied,
+                pos.id,
+                at,
+                source,
+                quantity=figs.quantity,
+                cost=figs.cost,
+                avg_price=figs.avg_price,
+                realized_pnl=figs.realized_pnl,
+                commission=figs.commission,
+                cash_delta=-signed * price * mult - commission,
+                **common,
+            )
             return
         old_signed = replaced.quantity if order.side == "BUY" else -replaced.quantity
-        figs = pos.figures_after_correction(replaced.exec_id,
-                                            PositionFill(exec_id, signed, price, commission))
+        figs = pos.figures_after_correction(
+            replaced.exec_id, PositionFill(exec_id, signed, price, commission)
+        )
         cash_delta = -(signed * price - old_signed * replaced.price) * mult - (
-            commission - replaced.commission)
-        self._emit(ev.PositionFillCorrected, pos.id, at, source, quantity=figs.quantity,
-                   cost=figs.cost, avg_price=figs.avg_price, realized_pnl=figs.realized_pnl,
-                   commission=figs.commission, cash_delta=cash_delta,
-                   replaced_exec_id=replaced.exec_id, **common)
+            commission - replaced.commission
+        )
+        self._emit(
+            ev.PositionFillCorrected,
+            pos.id,
+            at,
+            source,
+            quantity=figs.quantity,
+            cost=figs.cost,
+            avg_price=figs.avg_price,
+            realized_pnl=figs.realized_pnl,
+            commission=figs.commission,
+            cash_delta=cash_delta,
+            replaced_exec_id=replaced.exec_id,
+            **common,
+        )
 
     def _position(self, account: str, symbol: str) -> Position:
         key = (account, symbol)
         pos = self.positions.get(key)
         if pos is None:
-            pos = Position(ids.position_id(account, symbol), account, symbol,
-                           self.config.instruments.multiplier(symbol))
+            pos = Position(
+                ids.position_id(account, symbol),
+                account,
+                symbol,
+                self.config.instruments.multiplier(symbol),
+            )
             self.positions[key] = pos
         return pos
 
@@ -423,26 +607,52 @@ class Ledger:
     def _on_bar(self, m: BarEvent, source: str) -> Outcome:
         if self._is_market_duplicate(m):
             return Outcome.DUPLICATE
-        self._emit(ev.MarketBarRecorded, ids.market_id(m.symbol), m.timestamp, source,
-                   symbol=m.symbol, open=m.open, high=m.high, low=m.low, close=m.close,
-                   volume=m.volume, bar_size=m.bar_size)
+        self._emit(
+            ev.MarketBarRecorded,
+            ids.market_id(m.symbol),
+            m.timestamp,
+            source,
+            symbol=m.symbol,
+            open=m.open,
+            high=m.high,
+            low=m.low,
+            close=m.close,
+            volume=m.volume,
+            bar_size=m.bar_size,
+        )
         self._check_risk(m.timestamp, source)
         return Outcome.APPLIED
 
     def _on_tick(self, m: TickEvent, source: str) -> Outcome:
         if self._is_market_duplicate(m):
             return Outcome.DUPLICATE
-        self._emit(ev.MarketTickRecorded, ids.market_id(m.symbol), m.timestamp, source,
-                   symbol=m.symbol, price=m.price, size=m.size, tick_type=m.tick_type.value)
+        self._emit(
+            ev.MarketTickRecorded,
+            ids.market_id(m.symbol),
+            m.timestamp,
+            source,
+            symbol=m.symbol,
+            price=m.price,
+            size=m.size,
+            tick_type=m.tick_type.value,
+        )
         self._check_risk(m.timestamp, source)
         return Outcome.APPLIED
 
     def _on_ofi(self, m: OFIEvent, source: str) -> Outcome:
         if self._is_market_duplicate(m):
             return Outcome.DUPLICATE
-        self._emit(ev.MarketOfiRecorded, ids.market_id(m.symbol), m.timestamp, source,
-                   symbol=m.symbol, ofi_value=m.ofi_value, volume_imbalance=m.volume_imbalance,
-                   bid_volume=m.bid_volume, ask_volume=m.ask_volume)
+        self._emit(
+            ev.MarketOfiRecorded,
+            ids.market_id(m.symbol),
+            m.timestamp,
+            source,
+            symbol=m.symbol,
+            ofi_value=m.ofi_value,
+            volume_imbalance=m.volume_imbalance,
+            bid_volume=m.bid_volume,
+            ask_volume=m.ask_volume,
+        )
         return Outcome.APPLIED
 
     # ================================================================== risk
@@ -451,19 +661,31 @@ class Ledger:
         if self.killswitch.state == KillSwitchState.TRIPPED:
             return
         account = self.account
-        breach = check_equity(self.config.limits, account.equity(), account.opening_equity,
-                              account.high_water_mark)
+        breach = check_equity(
+            self.config.limits, account.equity(), account.opening_equity, account.high_water_mark
+        )
         if breach is not None:
             self._trip(breach, at, source, _RISK_POLICY)
 
     def _trip(self, breach: Breach, at: datetime, source: str, who: Operator) -> None:
         account = self.account
-        trip = self._emit(ev.KillSwitchTripped, ids.KILL_SWITCH_ID, at, source,
-                          state=KillSwitchState.TRIPPED.value, reason=breach.reason, by=who.by,
-                          db_role=who.db_role, os_user=who.os_user, trigger=breach.trigger,
-                          action=breach.action, equity=account.equity(),
-                          high_water_mark=account.high_water_mark, measure=breach.measure,
-                          threshold=breach.threshold)
+        trip = self._emit(
+            ev.KillSwitchTripped,
+            ids.KILL_SWITCH_ID,
+            at,
+            source,
+            state=KillSwitchState.TRIPPED.value,
+            reason=breach.reason,
+            by=who.by,
+            db_role=who.db_role,
+            os_user=who.os_user,
+            trigger=breach.trigger,
+            action=breach.action,
+            equity=account.equity(),
+            high_water_mark=account.high_water_mark,
+            measure=breach.measure,
+            threshold=breach.threshold,
+        )
         why = f"kill switch tripped ({breach.trigger})"
         for order in [o for o in self.orders.values() if o.is_working and o.origin != "killswitch"]:
             self._status(order, OrderTransition.REQUEST_CANCEL, why, at, source)
@@ -475,17 +697,28 @@ class Ledger:
                 key = (o.account, o.symbol)
                 remaining = o.quantity - o.filled
                 working_flatten[key] = working_flatten.get(key, ZERO) + (
-                    remaining if o.side == "BUY" else -remaining)
+                    remaining if o.side == "BUY" else -remaining
+                )
         for (acct, symbol), pos in sorted(self.positions.items()):
             # What is still open once the flatten orders already working have filled.
             left = pos.quantity + working_flatten.get((acct, symbol), ZERO)
             if left == 0:
                 continue
-            self._emit(ev.OrderIntentRecorded,
-                       ids.flatten_intent_id(trip.originator_version, acct, symbol), at, source,
-                       status="NEW", symbol=symbol, side="SELL" if left > 0 else "BUY",
-                       quantity=abs(left), order_type="MARKET", limit_price=None,
-                       stop_price=None, account=acct, origin="killswitch")
+            self._emit(
+                ev.OrderIntentRecorded,
+                ids.flatten_intent_id(trip.originator_version, acct, symbol),
+                at,
+                source,
+                status="NEW",
+                symbol=symbol,
+                side="SELL" if left > 0 else "BUY",
+                quantity=abs(left),
+                order_type="MARKET",
+                limit_price=None,
+                stop_price=None,
+                account=acct,
+                origin="killswitch",
+            )
 
     # ================================================================== views
 

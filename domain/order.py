@@ -157,16 +157,18 @@ class Order:
     def apply(self, event: ev.OrderEvent) -> None:
         self.version = event.originator_version
         if isinstance(event, ev.OrderFillEvent):
-            self._add_fill(Fill(event.exec_id, event.fill_quantity, event.fill_price,
-                                event.commission))
+            self._add_fill(
+                Fill(event.exec_id, event.fill_quantity, event.fill_price, event.commission)
+            )
             self.filled, self.avg_fill_price = event.filled_quantity, event.avg_fill_price
             self.high_filled = max(self.high_filled, event.filled_quantity)
             self._note_broker_id(event.broker_order_id)
         elif isinstance(event, ev.OrderFillCorrected):
             old = self.fills.pop(event.replaced_exec_id)
             self.commission -= old.commission
-            self._add_fill(Fill(event.exec_id, event.fill_quantity, event.fill_price,
-                                event.commission))
+            self._add_fill(
+                Fill(event.exec_id, event.fill_quantity, event.fill_price, event.commission)
+            )
             self.filled, self.avg_fill_price = event.filled_quantity, event.avg_fill_price
         elif isinstance(event, ev.OrderCanceled | ev.OrderRejected | ev.OrderExpired):
             self.seen.add(_SEEN_ON[type(event)])
@@ -176,8 +178,10 @@ class Order:
         elif isinstance(event, ev.OrderAcknowledged):
             self._note_broker_id(event.broker_order_id)
             self.seen.add(T.ACK)
-            if self.status == S.PENDING_CANCEL and self.status_before_cancel in (S.NEW,
-                                                                                 S.SUBMITTED):
+            if self.status == S.PENDING_CANCEL and self.status_before_cancel in (
+                S.NEW,
+                S.SUBMITTED,
+            ):
                 self.status_before_cancel = S.ACKNOWLEDGED
         elif isinstance(event, ev.OrderMessageRefused):
             self.refused.add(event.message)
@@ -187,15 +191,19 @@ class Order:
             self.refused.clear()
         if event.status == S.PENDING_CANCEL and self.status != S.PENDING_CANCEL:
             self.status_before_cancel = self.status
-        elif self.status == S.PENDING_CANCEL and event.status == S.PENDING_CANCEL:
-            if isinstance(event, ev.OrderFillEvent):
-                self.status_before_cancel = S.PARTIAL_FILL
+        elif (
+            self.status == S.PENDING_CANCEL
+            and event.status == S.PENDING_CANCEL
+            and isinstance(event, ev.OrderFillEvent)
+        ):
+            self.status_before_cancel = S.PARTIAL_FILL
         self.status = S(event.status)
 
     def _note_broker_id(self, broker_order_id: str) -> None:
         # A durable id (IBKR permId) replaces a session-scoped one ("oid:<orderId>").
-        if broker_order_id and (not self.broker_order_id
-                                or self.broker_order_id.startswith("oid:")):
+        if broker_order_id and (
+            not self.broker_order_id or self.broker_order_id.startswith("oid:")
+        ):
             self.broker_order_id = broker_order_id
 
     def _add_fill(self, fill: Fill) -> None:
@@ -252,7 +260,8 @@ class Order:
                 # anything else about a known execution, such as the original fill report
                 # delivered again without its commission, is a re-delivery.
                 if commission != 0 and commission not in self.commissions_seen.get(
-                        known.exec_id, ()):
+                    known.exec_id, ()
+                ):
                     return Fill(known.exec_id, known.quantity, known.price, commission), known
                 return _DUPLICATE
             base, suffix = split_exec_id(r.exec_id)
@@ -267,19 +276,24 @@ class Order:
         if r.filled_quantity > reported:
             delta = r.filled_quantity - reported
             if reported == self.filled:
-                price = div(r.avg_fill_price * r.filled_quantity
-                            - self.avg_fill_price * self.filled, delta)
+                price = div(
+                    r.avg_fill_price * r.filled_quantity - self.avg_fill_price * self.filled, delta
+                )
             else:  # after a downward correction the averages no longer line up
                 price = r.avg_fill_price
             if price <= 0:
-                return Refusal("inconsistent_report", "cumulative quantity and average price "
-                               "imply a non-positive fill price")
-            return Fill(f"implied:{self.intent_id}:{r.filled_quantity}", delta, price,
-                        commission), None
+                return Refusal(
+                    "inconsistent_report",
+                    "cumulative quantity and average price imply a non-positive fill price",
+                )
+            return Fill(
+                f"implied:{self.intent_id}:{r.filled_quantity}", delta, price, commission
+            ), None
         return None
 
-    def _decide_fill(self, r: ExecutionReport, fill: Fill, replaced: Fill | None
-                     ) -> tuple[Proposal, OrderStatus, Decimal] | Refusal:
+    def _decide_fill(
+        self, r: ExecutionReport, fill: Fill, replaced: Fill | None
+    ) -> tuple[Proposal, OrderStatus, Decimal] | Refusal:
         filled, avg = self.filled, self.avg_fill_price
         removed = replaced.quantity if replaced is not None else ZERO
         total = filled - removed + fill.quantity
@@ -295,32 +309,63 @@ class Order:
             if kind == T.FILL_COMPLETE and status != S.FILLED:
                 step = next_status(status, kind)
                 status = step[0] if step is not None else status
-            return Proposal(ev.OrderFillCorrected, {
-                "status": status, "exec_id": fill.exec_id, "replaced_exec_id": replaced.exec_id,
-                "fill_quantity": fill.quantity, "fill_price": fill.price,
-                "commission": fill.commission, "filled_quantity": total,
-                "avg_fill_price": new_avg}), status, total
+            return (
+                Proposal(
+                    ev.OrderFillCorrected,
+                    {
+                        "status": status,
+                        "exec_id": fill.exec_id,
+                        "replaced_exec_id": replaced.exec_id,
+                        "fill_quantity": fill.quantity,
+                        "fill_price": fill.price,
+                        "commission": fill.commission,
+                        "filled_quantity": total,
+                        "avg_fill_price": new_avg,
+                    },
+                ),
+                status,
+                total,
+            )
         step = next_status(status, kind)
         if step is None:
-            return Refusal("transition_not_allowed", f"{kind.value} is not allowed in {status.value}")
+            return Refusal(
+                "transition_not_allowed", f"{kind.value} is not allowed in {status.value}"
+            )
         status, note = step
         cls = ev.OrderFilled if status == S.FILLED else ev.OrderPartiallyFilled
-        return Proposal(cls, {
-            "status": status, "broker_order_id": r.order_id, "exec_id": fill.exec_id,
-            "fill_quantity": fill.quantity, "fill_price": fill.price,
-            "commission": fill.commission, "filled_quantity": total, "avg_fill_price": new_avg,
-            "note": note}), status, total
+        return (
+            Proposal(
+                cls,
+                {
+                    "status": status,
+                    "broker_order_id": r.order_id,
+                    "exec_id": fill.exec_id,
+                    "fill_quantity": fill.quantity,
+                    "fill_price": fill.price,
+                    "commission": fill.commission,
+                    "filled_quantity": total,
+                    "avg_fill_price": new_avg,
+                    "note": note,
+                },
+            ),
+            status,
+            total,
+        )
 
-    def _decide_status_part(self, r: ExecutionReport, status: OrderStatus, filled: Decimal,
-                            *, had_fill: bool) -> Proposal | Refusal | None:
+    def _decide_status_part(
+        self, r: ExecutionReport, status: OrderStatus, filled: Decimal, *, had_fill: bool
+    ) -> Proposal | Refusal | None:
         transition = REPORT_TRANSITION[r.status]
         if transition in (T.FILL_PARTIAL, T.FILL_COMPLETE):
             if transition == T.FILL_COMPLETE and filled < self.quantity:
-                return Refusal("inconsistent_report",
-                               f"FILLED report but only {filled} of {self.quantity} filled")
+                return Refusal(
+                    "inconsistent_report",
+                    f"FILLED report but only {filled} of {self.quantity} filled",
+                )
             if not had_fill and next_status(status, transition) is None and status != S.FILLED:
-                return Refusal("transition_not_allowed",
-                               f"{transition.value} is not allowed in {status.value}")
+                return Refusal(
+                    "transition_not_allowed", f"{transition.value} is not allowed in {status.value}"
+                )
             return None
         if transition in self.seen or (had_fill and transition in (T.SUBMIT, T.ACK)):
             return None  # a re-delivered status report, or one the fill already implies
@@ -328,8 +373,9 @@ class Order:
             return None
         step = next_status(status, transition)
         if step is None:
-            return Refusal("transition_not_allowed",
-                           f"{transition.value} is not allowed in {status.value}")
+            return Refusal(
+                "transition_not_allowed", f"{transition.value} is not allowed in {status.value}"
+            )
         target, note = step
         fields: dict[str, Any] = {"status": target}
         if transition in (T.SUBMIT, T.ACK):
@@ -342,8 +388,10 @@ class Order:
         """Ledger-initiated transitions: DENY, REQUEST_CANCEL, CANCEL_REJECTED, EXPIRE."""
         step = next_status(self.status, transition)
         if step is None:
-            return Refusal("transition_not_allowed",
-                           f"{transition.value} is not allowed in {self.status.value}")
+            return Refusal(
+                "transition_not_allowed",
+                f"{transition.value} is not allowed in {self.status.value}",
+            )
         target, note = step
         if target == PREVIOUS and transition == T.CANCEL_REJECTED:
             target = self.status_before_cancel

@@ -18,10 +18,10 @@ tracked on the order.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     NEW = "NEW"
     DENIED = "DENIED"
     SUBMITTED = "SUBMITTED"
@@ -34,7 +34,7 @@ class OrderStatus(str, Enum):
     EXPIRED = "EXPIRED"
 
 
-class OrderTransition(str, Enum):
+class OrderTransition(StrEnum):
     DENY = "DENY"
     SUBMIT = "SUBMIT"
     ACK = "ACK"
@@ -108,8 +108,6 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderTransition], tuple[OrderStatus, str]] 
 }
 
 
-def next_status(
-    state: OrderStatus, transition: OrderTransition
-) -> tuple[OrderStatus, str] | None:
+def next_status(state: OrderStatus, transition: OrderTransition) -> tuple[OrderStatus, str] | None:
     """The table lookup; None when the transition is not allowed in `state`."""
     return TRANSITIONS.get((state, transition))

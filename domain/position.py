@@ -43,8 +43,9 @@ class PositionFigures:
     commission: Decimal
 
 
-def step(q: Decimal, cost: Decimal, realized: Decimal, s: Decimal, price: Decimal,
-         mult: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+def step(
+    q: Decimal, cost: Decimal, realized: Decimal, s: Decimal, price: Decimal, mult: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
     """One fill of signed quantity `s` at `price` on (quantity, cost basis, realised)."""
     if q == 0 or sign(q) == sign(s):
         return _add(q, s), _add(cost, _mul(abs(s), price)), realized
@@ -92,8 +93,9 @@ class Position:
         if isinstance(event, ev.PositionFillCorrected):
             # Keep the original's place in the sequence: rebuild the dict in order.
             self.fills = {
-                (fill.exec_id if k == event.replaced_exec_id else k):
-                (fill if k == event.replaced_exec_id else v)
+                (fill.exec_id if k == event.replaced_exec_id else k): (
+                    fill if k == event.replaced_exec_id else v
+                )
                 for k, v in self.fills.items()
             }
         else:
@@ -103,14 +105,18 @@ class Position:
         # The last fill in sequence, which a correction of an earlier fill does not change.
         self.last_fill_price = next(reversed(self.fills.values())).price
 
-    def figures_after_fill(self, signed: Decimal, price: Decimal,
-                           commission: Decimal) -> PositionFigures:
-        q, cost, realized = step(self.quantity, self.cost, self.realized_pnl, signed, price,
-                                 self.multiplier)
-        return PositionFigures(q, cost, average(q, cost), realized,
-                               _add(self.commission, commission))
+    def figures_after_fill(
+        self, signed: Decimal, price: Decimal, commission: Decimal
+    ) -> PositionFigures:
+        q, cost, realized = step(
+            self.quantity, self.cost, self.realized_pnl, signed, price, self.multiplier
+        )
+        return PositionFigures(
+            q, cost, average(q, cost), realized, _add(self.commission, commission)
+        )
 
-    def figures_after_correction(self, replaced_exec_id: str,
-                                 fill: PositionFill) -> PositionFigures:
+    def figures_after_correction(
+        self, replaced_exec_id: str, fill: PositionFill
+    ) -> PositionFigures:
         fills = [fill if f.exec_id == replaced_exec_id else f for f in self.fills.values()]
         return figures_from(fills, self.multiplier)

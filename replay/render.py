@@ -24,8 +24,13 @@ def to_json(doc: Any) -> str:
     return orjson.dumps(doc, default=_default, option=orjson.OPT_INDENT_2).decode()
 
 
-def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, *, title: str = "",
-              columns: Sequence[str] | None = None) -> None:
+def emit_rows(
+    rows: Sequence[dict[str, Any]],
+    fmt: str,
+    *,
+    title: str = "",
+    columns: Sequence[str] | None = None,
+) -> None:
     cols = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
         click.echo(to_json(list(rows)))
@@ -66,5 +71,4 @@ def _cell(v: Any) -> str:
 
 
 def _console() -> Console:
-    return Console(file=sys.stdout, width=200 if not sys.stdout.isatty() else None,
-                   soft_wrap=False)
+    return Console(file=sys.stdout, width=200 if not sys.stdout.isatty() else None, soft_wrap=False)

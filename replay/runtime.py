@@ -30,10 +30,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def common_options(f: F) -> F:
     """`--format` and `--store`, accepted on the group and on every command."""
-    f = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-                     help="Output format (default: text).")(f)
-    f = click.option("--store", default=None, metavar="URL",
-                     help="Store URL (env LEDGER_STORE; default sqlite:///var/ledger.db).")(f)
+    f = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default=None,
+        help="Output format (default: text).",
+    )(f)
+    f = click.option(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="Store URL (env LEDGER_STORE; default sqlite:///var/ledger.db).",
+    )(f)
     return f
 
 
@@ -67,8 +76,9 @@ class Runtime:
     def open(self) -> LedgerApplication:
         with translate_errors():
             parse_store_url(self.store_url)
-            return open_ledger(self.store_url, clock=SystemClock(),
-                               config=self.settings.ledger_config())
+            return open_ledger(
+                self.store_url, clock=SystemClock(), config=self.settings.ledger_config()
+            )
 
     def operator(self, by: str, app: LedgerApplication) -> Operator:
         """The operator's name, the database role the command writes as (after any

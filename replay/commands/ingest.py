@@ -23,16 +23,26 @@ from replay.runtime import common_options, runtime, stderr_is_tty, translate_err
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--strict", is_flag=True,
-              help="Exit 3 when anything was quarantined or refused (an anomaly).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Messages per transaction (env LEDGER_BATCH_SIZE; default 5000).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--strict", is_flag=True, help="Exit 3 when anything was quarantined or refused (an anomaly)."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Messages per transaction (env LEDGER_BATCH_SIZE; default 5000).",
+)
 @common_options
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], strict: bool, batch_size: int | None,
-           fmt: str | None, store: str | None) -> None:
+def ingest(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    strict: bool,
+    batch_size: int | None,
+    fmt: str | None,
+    store: str | None,
+) -> None:
     """Ingest JSONL files of contract messages (any mix of types).
 
     Invalid lines are quarantined with their file, line, text and errors; valid
@@ -55,14 +65,20 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], strict: bool, batch_size
                     total.add(app.ingest(read_jsonl(p), size))
         except InputFileError as e:
             raise CliError(str(e), USAGE) from e
-    summary = {"read": total.read, "applied": total.applied + total.held,
-               "duplicates": total.duplicates, "anomalies": total.anomalies,
-               "quarantined": total.quarantined}
+    summary = {
+        "read": total.read,
+        "applied": total.applied + total.held,
+        "duplicates": total.duplicates,
+        "anomalies": total.anomalies,
+        "quarantined": total.quarantined,
+    }
     if rt.format == "text":
         held = f" (held for their intent: {total.held})" if total.held else ""
-        click.echo(f"read {total.read}, applied {summary['applied']}{held}, "
-                   f"duplicates {total.duplicates}, anomalies {total.anomalies}, "
-                   f"quarantined {total.quarantined}; {total.events} events written")
+        click.echo(
+            f"read {total.read}, applied {summary['applied']}{held}, "
+            f"duplicates {total.duplicates}, anomalies {total.anomalies}, "
+            f"quarantined {total.quarantined}; {total.events} events written"
+        )
     else:
         emit_doc(summary, rt.format)
     if strict and (total.quarantined or total.anomalies):
@@ -71,8 +87,13 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], strict: bool, batch_size
 
 def _with_progress(app: LedgerApplication, paths: tuple[Path, ...], size: int) -> BatchSummary:
     total = BatchSummary()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]} msg/s"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} msg/s"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         for p in paths:
             task = progress.add_task(p.name, total=count_lines(p), rate="-")

@@ -38,14 +38,21 @@ def trip(ctx: click.Context, reason: str, by: str, fmt: str | None, store: str |
 
 
 @killswitch.command()
-@click.option("--to", "to", type=click.Choice(["ARMED", "REDUCING"]), default="ARMED",
-              show_default=True, help="ARMED resumes trading; REDUCING lets only exits through.")
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["ARMED", "REDUCING"]),
+    default="ARMED",
+    show_default=True,
+    help="ARMED resumes trading; REDUCING lets only exits through.",
+)
 @click.option("--reason", required=True, help="Why (recorded on the event).")
 @click.option("--by", "by", required=True, help="Operator name (recorded on the event).")
 @common_options
 @click.pass_context
-def reset(ctx: click.Context, to: str, reason: str, by: str, fmt: str | None,
-          store: str | None) -> None:
+def reset(
+    ctx: click.Context, to: str, reason: str, by: str, fmt: str | None, store: str | None
+) -> None:
     """Move the switch back, as an operator, with a reason."""
     rt = runtime(ctx, fmt, store)
     app = rt.open()

@@ -38,8 +38,10 @@ def postgres_available() -> bool:
 def postgres_schema(prefix: str = "t") -> Iterator[str]:
     """A fresh schema for one test; the store URL uses it; dropped afterwards."""
     if not postgres_available():
-        unavailable(f"PostgreSQL at {POSTGRES_URL}",
-                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+        unavailable(
+            f"PostgreSQL at {POSTGRES_URL}",
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+        )
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{name}"')
