@@ -102,8 +102,13 @@ class Account:
 
     def apply(self, event: ev.LedgerEvent) -> None:
         if isinstance(event, ev.AccountOpened):
+            # The log is the record: a restart with another LEDGER_STARTING_EQUITY must not
+            # change the books, so the opening figures come from the event.
             self.version = event.originator_version
             self.opened, self.day = True, event.day
+            self.currency, self.starting_equity = event.currency, event.starting_equity
+            self.cash += event.starting_equity - self.opening_equity
+            self.opening_equity = self.high_water_mark = event.starting_equity
         elif isinstance(event, ev.AccountDayRolled):
             self.version = event.originator_version
             self.day, self.opening_equity = event.day, event.opening_equity
