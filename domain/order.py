@@ -46,6 +46,8 @@ _SAME_STATE: dict[OrderTransition, OrderStatus] = {
     T.EXPIRE: S.EXPIRED,
 }
 
+_STATUS: dict[str, OrderStatus] = {s.value: s for s in OrderStatus}
+
 _SEEN_ON: dict[type[ev.OrderEvent], OrderTransition] = {
     ev.OrderCanceled: T.CANCEL,
     ev.OrderRejected: T.REJECT,
@@ -197,7 +199,7 @@ class Order:
             and isinstance(event, ev.OrderFillEvent)
         ):
             self.status_before_cancel = S.PARTIAL_FILL
-        self.status = S(event.status)
+        self.status = _STATUS[event.status]  # a dict lookup: cheaper than an Enum call
 
     def _note_broker_id(self, broker_order_id: str) -> None:
         # A durable id (IBKR permId) replaces a session-scoped one ("oid:<orderId>").
