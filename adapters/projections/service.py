@@ -266,6 +266,13 @@ class _TimedRecorder:
     def describe(self) -> dict[str, Any]:
         return self._inner.describe()
 
+    def db_identity(self) -> str:
+        return self._inner.db_identity()
+
+    def __getattr__(self, name: str) -> Any:
+        """Whatever else the store offers (chain rows, positions by time) is passed through."""
+        return getattr(self._inner, name)
+
 
 def instrument_appends(
     app: LedgerApplication, metrics: ServeMetrics, timer: Callable[[], float] = time.perf_counter
