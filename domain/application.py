@@ -14,6 +14,7 @@ appended since. The application then rebuilds its state and decides again.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,10 @@ class LedgerApplication(Application[UUID]):
         self.position = 0
         self.sources: dict[str, int] = {}
         self.on_committed: list[Callable[[Sequence[ev.LedgerEvent], int], None]] = []
+        # One writer at a time in this process: `serve` drives the application from its
+        # Kafka thread and its broker-routing loop. Re-entrant, because on_committed
+        # callbacks may feed the ledger again (a broker's report of a routed order).
+        self.lock = threading.RLock()
         self.catch_up()
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -121,6 +126,10 @@ class LedgerApplication(Application[UUID]):
 
     def catch_up(self) -> int:
         """Apply whatever the log holds beyond this process's position. Returns how many."""
+        with self.lock:
+            return self._catch_up()
+
+    def _catch_up(self) -> int:
         last = self.store.max_notification_id() or 0
         if last <= self.position:
             return 0
@@ -143,6 +152,10 @@ class LedgerApplication(Application[UUID]):
 
     def process(self, messages: Sequence[SourcedMessage | ParsedMessage]) -> BatchSummary:
         """Decide and commit one batch; on a concurrent write, rebuild and decide again."""
+        with self.lock:
+            return self._process(messages)
+
+    def _process(self, messages: Sequence[SourcedMessage | ParsedMessage]) -> BatchSummary:
         for _ in range(MAX_RETRIES):
             if (self.store.max_notification_id() or 0) != self.position:
                 self.catch_up()
@@ -242,6 +255,10 @@ class LedgerApplication(Application[UUID]):
     def command(self, decide: Callable[[Ledger, datetime], object]) -> list[ev.LedgerEvent]:
         """Run a decision against the caught-up ledger and commit its events in one
         transaction; on a concurrent write, rebuild and decide again. Returns the events."""
+        with self.lock:
+            return self._command(decide)
+
+    def _command(self, decide: Callable[[Ledger, datetime], object]) -> list[ev.LedgerEvent]:
         for _ in range(MAX_RETRIES):
             self.catch_up()
             decide(self.ledger, self.clock.now())

@@ -52,7 +52,8 @@ class ServeContext:
     _app: LedgerApplication | None = field(default=None, repr=False)
 
     def ledger_app(self) -> LedgerApplication:
-        """The ledger application (opened on first use), appends instrumented."""
+        """The ledger application (opened on first use), appends instrumented. One object
+        for every component: its own lock serialises the threads that use it."""
         if self._app is None:
             if self.open_ledger is None:
                 raise RuntimeError("this serve context cannot open the ledger")

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from types import FrameType
@@ -44,7 +46,7 @@ from adapters.projections.service import (
 from projections.metrics import LedgerCollector, ServeMetrics
 from projections.runner import DEFAULT_BATCH
 from replay.commands.views import projection_errors
-from replay.errors import UNAVAILABLE, CliError
+from replay.errors import UNAVAILABLE, USAGE, CliError
 from replay.runtime import common_options, runtime
 
 
@@ -54,11 +56,36 @@ class ServeOptions:
     metrics_port: int = 9108
     poll_interval: float = 0.5
     batch_size: int = DEFAULT_BATCH
+    kafka: str | None = None  # bootstrap servers: consume the input topics
+    broker: str | None = None  # "ibkr" | "sim": route accepted intents (gateway mode)
+    broker_host: str | None = None
+    broker_port: int | None = None
+    broker_client_id: int | None = None
+    broker_account: str | None = None
 
 
 def components(options: ServeOptions) -> list[ServeComponent]:
-    """What the serve loop runs, in order. Extension point: add ingest/routing here."""
-    return [ProjectionFollower(options.batch_size), ChainWatch()]
+    """What the serve loop runs, in order: ingest first, so a batch is projected right
+    after it commits; routing next, so what a batch accepted goes out at once."""
+    comps: list[ServeComponent] = []
+    if options.kafka:
+        from adapters.kafka.serve import KafkaServeComponent
+        from adapters.kafka.settings import KafkaSettings
+
+        comps.append(KafkaServeComponent(KafkaSettings(bootstrap_servers=options.kafka)))
+    if options.broker:
+        from adapters.routing.serve import RoutingComponent
+
+        comps.append(
+            RoutingComponent(
+                options.broker,
+                host=options.broker_host,
+                port=options.broker_port,
+                client_id=options.broker_client_id,
+                account=options.broker_account,
+            )
+        )
+    return [*comps, ProjectionFollower(options.batch_size), ChainWatch()]
 
 
 def build_version() -> str:
@@ -100,6 +127,34 @@ def _log(message: str) -> None:
     show_default=True,
     help="Events per projection transaction.",
 )
+@click.option(
+    "--kafka",
+    metavar="HOST:PORT",
+    envvar="LEDGER_KAFKA_BOOTSTRAP_SERVERS",
+    default=None,
+    help="Consume order_intents, exec_reports and market_events "
+    "(topics and group from LEDGER_KAFKA_*).",
+)
+@click.option(
+    "--broker",
+    type=click.Choice(["ibkr", "sim"]),
+    default=None,
+    help="Gateway mode: route accepted intents to this broker.",
+)
+@click.option("--host", "broker_host", default=None, help="Broker host (LEDGER_IBKR_HOST).")
+@click.option(
+    "--port", "broker_port", type=int, default=None, help="Broker port (LEDGER_IBKR_PORT)."
+)
+@click.option(
+    "--client-id",
+    "broker_client_id",
+    type=int,
+    default=None,
+    help="IB API client id (LEDGER_IBKR_CLIENT_ID).",
+)
+@click.option(
+    "--account", "broker_account", default=None, help="Broker account (LEDGER_IBKR_ACCOUNT)."
+)
 @common_options
 @click.pass_context
 def serve(
@@ -108,12 +163,34 @@ def serve(
     metrics_port: int,
     poll_interval: float,
     batch_size: int,
+    kafka: str | None,
+    broker: str | None,
+    broker_host: str | None,
+    broker_port: int | None,
+    broker_client_id: int | None,
+    broker_account: str | None,
     fmt: str | None,
     store: str | None,
 ) -> None:
-    """Follow the store: projections and metrics current; /metrics, /health, /ready."""
+    """Follow the store: projections and metrics current; /metrics, /health, /ready.
+
+    With --kafka it also consumes the input topics (exactly-once effects from the ledger's
+    own offsets) and publishes ledger_events, dlq and risk_state; with --broker it routes
+    accepted intents to the broker and books what comes back.
+    """
     rt = runtime(ctx, fmt, store)
-    options = ServeOptions(metrics_host, metrics_port, poll_interval, batch_size)
+    options = ServeOptions(
+        metrics_host,
+        metrics_port,
+        poll_interval,
+        batch_size,
+        kafka,
+        broker,
+        broker_host,
+        broker_port,
+        broker_client_id,
+        broker_account,
+    )
     stop = threading.Event()
     with projection_errors():
         pstore = open_projection_store(rt.store_url)
@@ -123,7 +200,8 @@ def serve(
             build_version(), LedgerCollector(pstore.read_engine, pstore.source, clock)
         )
         sctx = ServeContext(pstore, metrics, clock, stop, _log, open_ledger=rt.open)
-        loop = ServeLoop(sctx, components(options), make_waiter(pstore, stop), poll_interval)
+        comps = components(options)
+        loop = ServeLoop(sctx, comps, make_waiter(pstore, stop), poll_interval)
         server = MetricsServer(make_app(metrics.registry, loop.health, loop.ready))
         try:
             port = server.start(options.metrics_host, options.metrics_port)
@@ -137,13 +215,32 @@ def serve(
         )
         _on_signals(stop)
         try:
-            with projection_errors():
+            with projection_errors(), _component_errors():
                 loop.run()
         finally:
             server.stop()
+        for comp in comps:
+            fatal = getattr(comp, "fatal", None)
+            if fatal:
+                raise CliError(str(fatal), UNAVAILABLE)
         _log("ledger serve: stopped")
     finally:
         pstore.close()
+
+
+@contextmanager
+def _component_errors() -> Iterator[None]:
+    """A broker or Kafka that refuses the configuration is a usage error (2); one that
+    cannot be reached is exit 4."""
+    from adapters.broker.port import BrokerConfigError, BrokerUnreachable
+    from adapters.routing.router import RoutingConfigError
+
+    try:
+        yield
+    except (BrokerConfigError, RoutingConfigError) as e:
+        raise CliError(str(e), USAGE) from e
+    except BrokerUnreachable as e:
+        raise CliError(str(e), UNAVAILABLE) from e
 
 
 def _on_signals(stop: threading.Event) -> None:

@@ -141,3 +141,13 @@ def quarantine(ctx: click.Context, fmt: str | None, store: str | None) -> None:
         title="quarantined messages",
         columns=["log_position", "source", "position", "recorded_at", "raw", "errors"],
     )
+
+
+def _attach_retry() -> None:
+    # `quarantine retry` re-validates quarantined messages (adapters/kafka/quarantine_retry.py).
+    from replay.commands.quarantine_retry import retry
+
+    quarantine.add_command(retry)
+
+
+_attach_retry()
