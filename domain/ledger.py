@@ -48,6 +48,17 @@ from domain.order_table import OrderTransition
 from domain.position import Position, PositionFill
 from domain.recent import Recent
 
+# input type -> (event class, fields copied from the input, whether it is a mark)
+_MARKET_EVENTS: dict[type, tuple[type[ev.MarketEvent], tuple[str, ...], bool]] = {
+    BarEvent: (ev.MarketBarRecorded, ("open", "high", "low", "close", "volume", "bar_size"), True),
+    TickEvent: (ev.MarketTickRecorded, ("price", "size", "tick_type"), True),
+    OFIEvent: (
+        ev.MarketOfiRecorded,
+        ("ofi_value", "volume_imbalance", "bid_volume", "ask_volume"),
+        False,
+    ),
+}
+
 
 class Outcome(StrEnum):
     APPLIED = "applied"
@@ -115,11 +126,7 @@ class Ledger:
             return self._on_report(msg, None, source)
         if isinstance(msg, OrderIntent):
             return self._on_intent(msg, source, origin)
-        if isinstance(msg, BarEvent):
-            return self._on_bar(msg, source)
-        if isinstance(msg, TickEvent):
-            return self._on_tick(msg, source)
-        return self._on_ofi(msg, source)
+        return self._on_market(msg, source)
 
     def quarantine(
         self, source: str, position: int, raw: bytes, errors_json: str, now: datetime
@@ -604,55 +611,18 @@ class Ledger:
         memory, key = self._recent(m)
         return key in memory
 
-    def _on_bar(self, m: BarEvent, source: str) -> Outcome:
+    def _on_market(self, m: BarEvent | TickEvent | OFIEvent, source: str) -> Outcome:
+        """Market data is recorded as it came (the inputs a replay or a what-if backtest
+        needs); bars and TRADE/LAST ticks are marks, so they re-value the book."""
         if self._is_market_duplicate(m):
             return Outcome.DUPLICATE
-        self._emit(
-            ev.MarketBarRecorded,
-            ids.market_id(m.symbol),
-            m.timestamp,
-            source,
-            symbol=m.symbol,
-            open=m.open,
-            high=m.high,
-            low=m.low,
-            close=m.close,
-            volume=m.volume,
-            bar_size=m.bar_size,
-        )
-        self._check_risk(m.timestamp, source)
-        return Outcome.APPLIED
-
-    def _on_tick(self, m: TickEvent, source: str) -> Outcome:
-        if self._is_market_duplicate(m):
-            return Outcome.DUPLICATE
-        self._emit(
-            ev.MarketTickRecorded,
-            ids.market_id(m.symbol),
-            m.timestamp,
-            source,
-            symbol=m.symbol,
-            price=m.price,
-            size=m.size,
-            tick_type=m.tick_type.value,
-        )
-        self._check_risk(m.timestamp, source)
-        return Outcome.APPLIED
-
-    def _on_ofi(self, m: OFIEvent, source: str) -> Outcome:
-        if self._is_market_duplicate(m):
-            return Outcome.DUPLICATE
-        self._emit(
-            ev.MarketOfiRecorded,
-            ids.market_id(m.symbol),
-            m.timestamp,
-            source,
-            symbol=m.symbol,
-            ofi_value=m.ofi_value,
-            volume_imbalance=m.volume_imbalance,
-            bid_volume=m.bid_volume,
-            ask_volume=m.ask_volume,
-        )
+        cls, names, marks = _MARKET_EVENTS[type(m)]
+        fields = {n: getattr(m, n) for n in names}
+        if "tick_type" in fields:
+            fields["tick_type"] = fields["tick_type"].value
+        self._emit(cls, ids.market_id(m.symbol), m.timestamp, source, symbol=m.symbol, **fields)
+        if marks:
+            self._check_risk(m.timestamp, source)
         return Outcome.APPLIED
 
     # ================================================================== risk
