@@ -20,18 +20,16 @@ from typing import Any
 from uuid import UUID
 
 from contracts import (
-    BarEvent,
     ContractMessage,
     ExecutionReport,
-    OFIEvent,
     OrderIntent,
-    TickEvent,
     message_to_json,
     parse_message,
 )
 from domain import events as ev
 from domain import ids
 from domain.account import Account
+from domain.exposure import reduces, to_flatten, working_exposure
 from domain.instruments import Instruments
 from domain.killswitch import (
     Breach,
@@ -42,22 +40,12 @@ from domain.killswitch import (
     check_equity,
     check_psr,
 )
+from domain.market import EVENTS as MARKET_EVENTS
+from domain.market import MarketData, MarketInput, event_fields
 from domain.money import CTX, ZERO
 from domain.order import Order, Proposal, Refusal
 from domain.order_table import OrderTransition
 from domain.position import Position, PositionFill
-from domain.recent import Recent
-
-# input type -> (event class, fields copied from the input, whether it is a mark)
-_MARKET_EVENTS: dict[type, tuple[type[ev.MarketEvent], tuple[str, ...], bool]] = {
-    BarEvent: (ev.MarketBarRecorded, ("open", "high", "low", "close", "volume", "bar_size"), True),
-    TickEvent: (ev.MarketTickRecorded, ("price", "size", "tick_type"), True),
-    OFIEvent: (
-        ev.MarketOfiRecorded,
-        ("ofi_value", "volume_imbalance", "bid_volume", "ask_volume"),
-        False,
-    ),
-}
 
 
 class Outcome(StrEnum):
@@ -99,11 +87,7 @@ class Ledger:
         self.held: dict[UUID, list[tuple[str, ExecutionReport]]] = {}
         self.quarantined: set[UUID] = set()
         self.versions: dict[UUID, int] = {}
-        self.last_bar: dict[tuple[str, str | None], datetime] = {}
-        self.last_tick: dict[str, tuple[datetime, Decimal, Decimal, str]] = {}
-        self.last_ofi: dict[str, datetime] = {}
-        # Recently seen market-data keys per stream, for duplicate detection.
-        self.recent: dict[tuple[str, str, str | None], Recent] = {}
+        self.market = MarketData()
         self.last_recorded_at: datetime | None = None
         self.pending: list[ev.LedgerEvent] = []
         self._now: datetime | None = None
@@ -287,44 +271,10 @@ class Ledger:
         else:
             self.account.apply(event)
 
-    def _recent(
-        self, item: ev.MarketEvent | BarEvent | TickEvent | OFIEvent
-    ) -> tuple[Recent, object]:
-        """The memory of an input's or event's stream, and its key in it."""
-        at = item.occurred_at if isinstance(item, ev.MarketEvent) else item.timestamp
-        key: object
-        if isinstance(item, ev.MarketBarRecorded | BarEvent):
-            stream, key = ("bar", item.symbol, item.bar_size), at
-        elif isinstance(item, ev.MarketTickRecorded | TickEvent):
-            tick_type = item.tick_type if isinstance(item.tick_type, str) else item.tick_type.value
-            stream, key = ("tick", item.symbol, None), (at, item.price, item.size, tick_type)
-        else:
-            stream, key = ("ofi", item.symbol, None), at
-        memory = self.recent.get(stream)
-        if memory is None:
-            memory = self.recent[stream] = Recent()
-        return memory, key
-
     def _apply_market(self, event: ev.MarketEvent) -> None:
-        memory, key = self._recent(event)
-        memory.add(key)
-        sym, at = event.symbol, event.occurred_at
-        price: Decimal | None = None
-        if isinstance(event, ev.MarketBarRecorded):
-            key = (sym, event.bar_size)
-            last = self.last_bar.get(key)
-            if last is None or at > last:
-                self.last_bar[key], price = at, event.close
-        elif isinstance(event, ev.MarketTickRecorded):
-            last_tick = self.last_tick.get(sym)
-            if last_tick is None or at >= last_tick[0]:
-                self.last_tick[sym] = (at, event.price, event.size, event.tick_type)
-                if event.tick_type in ("TRADE", "LAST"):
-                    price = event.price
-        elif isinstance(event, ev.MarketOfiRecorded):
-            self.last_ofi[sym] = max(at, self.last_ofi.get(sym, at))
+        price = self.market.apply(event)
         if price is not None:
-            self.account.mark(sym, price)
+            self.account.mark(event.symbol, price)
             self.account.note_equity(self.account.equity())
 
     # ================================================================== decisions
@@ -445,28 +395,10 @@ class Ledger:
             return "kill switch TRIPPED: trading halted"
         pos = self.positions.get((order.account, order.symbol))
         q = pos.quantity if pos is not None else ZERO
-        # Count what other working orders will do too: two exits that each reduce a
-        # position may together open one on the other side.
-        pending = sum(
-            (
-                o.signed_quantity - (o.filled if o.side == "BUY" else -o.filled)
-                for o in self.orders.values()
-                if o.is_working
-                and o is not order
-                and o.account == order.account
-                and o.symbol == order.symbol
-            ),
-            ZERO,
-        )
-        before = q + pending
-        after = before + order.signed_quantity
-        reduces = (
-            q != 0
-            and abs(after) < abs(before)
-            and abs(after) <= abs(q)
-            and (after == 0 or (after > 0) == (q > 0))
-        )
-        return "" if reduces else "kill switch REDUCING: only exposure-reducing orders pass"
+        pending = working_exposure(self.orders.values(), order.account, order.symbol, exclude=order)
+        if reduces(q, pending, order.signed_quantity):
+            return ""
+        return "kill switch REDUCING: only exposure-reducing orders pass"
 
     def _status(
         self, order: Order, t: OrderTransition, reason: str, occurred_at: datetime, source: str
@@ -607,20 +539,15 @@ class Ledger:
             self.positions[key] = pos
         return pos
 
-    def _is_market_duplicate(self, m: BarEvent | TickEvent | OFIEvent) -> bool:
-        memory, key = self._recent(m)
-        return key in memory
-
-    def _on_market(self, m: BarEvent | TickEvent | OFIEvent, source: str) -> Outcome:
-        """Market data is recorded as it came (the inputs a replay or a what-if backtest
-        needs); bars and TRADE/LAST ticks are marks, so they re-value the book."""
-        if self._is_market_duplicate(m):
+    def _on_market(self, m: MarketInput, source: str) -> Outcome:
+        """Market data is recorded as it came; bars and TRADE/LAST ticks are marks, so
+        they re-value the book (domain/market.py)."""
+        if self.market.is_duplicate(m):
             return Outcome.DUPLICATE
-        cls, names, marks = _MARKET_EVENTS[type(m)]
-        fields = {n: getattr(m, n) for n in names}
-        if "tick_type" in fields:
-            fields["tick_type"] = fields["tick_type"].value
-        self._emit(cls, ids.market_id(m.symbol), m.timestamp, source, symbol=m.symbol, **fields)
+        cls, _, marks = MARKET_EVENTS[type(m)]
+        self._emit(
+            cls, ids.market_id(m.symbol), m.timestamp, source, symbol=m.symbol, **event_fields(m)
+        )
         if marks:
             self._check_risk(m.timestamp, source)
         return Outcome.APPLIED
@@ -661,19 +588,7 @@ class Ledger:
             self._status(order, OrderTransition.REQUEST_CANCEL, why, at, source)
         if breach.action != "HALT_AND_FLATTEN":
             return
-        working_flatten: dict[tuple[str, str], Decimal] = {}
-        for o in self.orders.values():
-            if o.is_working and o.origin == "killswitch":
-                key = (o.account, o.symbol)
-                remaining = o.quantity - o.filled
-                working_flatten[key] = working_flatten.get(key, ZERO) + (
-                    remaining if o.side == "BUY" else -remaining
-                )
-        for (acct, symbol), pos in sorted(self.positions.items()):
-            # What is still open once the flatten orders already working have filled.
-            left = pos.quantity + working_flatten.get((acct, symbol), ZERO)
-            if left == 0:
-                continue
+        for acct, symbol, left in to_flatten(self.positions, self.orders.values()):
             self._emit(
                 ev.OrderIntentRecorded,
                 ids.flatten_intent_id(trip.originator_version, acct, symbol),
@@ -691,6 +606,24 @@ class Ledger:
             )
 
     # ================================================================== views
+
+    # The latest bar per (symbol, bar size) and tick per symbol: what marks the book.
+    # (Read and restored by the account projection's resume state.)
+    @property
+    def last_bar(self) -> dict[tuple[str, str | None], datetime]:
+        return self.market.last_bar
+
+    @last_bar.setter
+    def last_bar(self, value: dict[tuple[str, str | None], datetime]) -> None:
+        self.market.last_bar = value
+
+    @property
+    def last_tick(self) -> dict[str, tuple[datetime, Decimal, Decimal, str]]:
+        return self.market.last_tick
+
+    @last_tick.setter
+    def last_tick(self, value: dict[str, tuple[datetime, Decimal, Decimal, str]]) -> None:
+        self.market.last_tick = value
 
     @property
     def current_day(self) -> date | None:

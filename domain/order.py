@@ -154,6 +154,12 @@ class Order:
     def signed_quantity(self) -> Decimal:
         return self.quantity if self.side == "BUY" else -self.quantity
 
+    @property
+    def signed_remaining(self) -> Decimal:
+        """What is left to fill, signed by side."""
+        left = self.quantity - self.filled
+        return left if self.side == "BUY" else -left
+
     # ------------------------------------------------------------------ apply
 
     def apply(self, event: ev.OrderEvent) -> None:

@@ -95,13 +95,15 @@ def snapshot_ledger(ledger: Ledger) -> bytes:
         "held": {str(k): [t for t, _ in v] for k, v in ledger.held.items()},
         "quarantined": sorted(str(q) for q in ledger.quarantined),
         "versions": {str(k): v for k, v in ledger.versions.items()},
-        "last_bar": [[s, b, _t(t)] for (s, b), t in ledger.last_bar.items()],
-        "last_tick": {s: [_t(t[0]), _d(t[1]), _d(t[2]), t[3]] for s, t in ledger.last_tick.items()},
-        "last_ofi": {s: _t(t) for s, t in ledger.last_ofi.items()},
+        "last_bar": [[s, b, _t(t)] for (s, b), t in ledger.market.last_bar.items()],
+        "last_tick": {
+            s: [_t(t[0]), _d(t[1]), _d(t[2]), t[3]] for s, t in ledger.market.last_tick.items()
+        },
+        "last_ofi": {s: _t(t) for s, t in ledger.market.last_ofi.items()},
         "last_recorded_at": _t(ledger.last_recorded_at),
         "recent": [
             [list(stream), [_key(k) for k in memory.items()]]
-            for stream, memory in ledger.recent.items()
+            for stream, memory in ledger.market.recent.items()
         ],
     }
     return orjson.dumps(state)
@@ -219,15 +221,15 @@ def restore_ledger(data: bytes, config: LedgerConfig) -> Ledger:
         ledger.held[UUID(intent)] = [(t, r) for t, r in reports if isinstance(r, ExecutionReport)]
     ledger.quarantined = {UUID(q) for q in s["quarantined"]}
     ledger.versions = {UUID(k): v for k, v in s["versions"].items()}
-    ledger.last_bar = {(sym, bar): _T(t) for sym, bar, t in s["last_bar"]}  # type: ignore[misc]
-    ledger.last_tick = {
+    ledger.market.last_bar = {(sym, bar): _T(t) for sym, bar, t in s["last_bar"]}  # type: ignore[misc]
+    ledger.market.last_tick = {
         sym: (_T(t[0]), Decimal(t[1]), Decimal(t[2]), t[3])  # type: ignore[misc]
         for sym, t in s["last_tick"].items()
     }
-    ledger.last_ofi = {sym: _T(t) for sym, t in s["last_ofi"].items()}  # type: ignore[misc]
+    ledger.market.last_ofi = {sym: _T(t) for sym, t in s["last_ofi"].items()}  # type: ignore[misc]
     ledger.last_recorded_at = _T(s["last_recorded_at"])
     for (kind, symbol, bar_size), keys in s["recent"]:
-        memory = ledger.recent[(kind, symbol, bar_size)] = Recent()
+        memory = ledger.market.recent[(kind, symbol, bar_size)] = Recent()
         for k in keys:
             memory.add(_unkey(k))
     return ledger
