@@ -11,6 +11,7 @@ own recorded time (`SteppingClock`, one second apart).
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -154,7 +155,9 @@ def test_as_of_equals_a_fresh_store_fed_the_prefix(
     fresh = open_app(fresh_url, CONFIG)
     fed = 0
     with open_event_log(full_url) as log:
-        config = config_from_log(log, LedgerConfig())  # as the CLI: the account from the log
+        # As the CLI: the account from the log, the environment's settings for a log that
+        # has not opened the account yet (only quarantined lines, say).
+        config = config_from_log(log, CONFIG)
         for k in cuts:
             _ingest(fresh, history, fed, k + 1)
             fed = k + 1
@@ -162,6 +165,10 @@ def test_as_of_equals_a_fresh_store_fed_the_prefix(
             assert state_at(log, config, position) == state_document(fresh.ledger)
     # And through the command, at the last cut.
     when = iso(recorded_at(cuts[-1]) + timedelta(milliseconds=500))
-    r = invoke(full_url, "replay", "--as-of", str(when), "--format", "json")
+    os.environ["LEDGER_STARTING_EQUITY"] = str(CONFIG.starting_equity)
+    try:
+        r = invoke(full_url, "replay", "--as-of", str(when), "--format", "json")
+    finally:
+        del os.environ["LEDGER_STARTING_EQUITY"]
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout) == json.loads(to_json(state_document(fresh.ledger)))
