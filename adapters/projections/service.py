@@ -27,14 +27,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 from eventsourcing.persistence import Notification, StoredEvent
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.projections.engine import ProjectionStore
 from adapters.projections.waiter import Waiter
 from adapters.store.chain import GENESIS, row_hash
+from domain import events as ev
 from domain.application import LedgerApplication
 from domain.clock import Clock
+from domain.codec import topic_of
 from domain.ports import LedgerRecorder
 from projections.base import ProjectionFailed
 from projections.metrics import ServeMetrics
@@ -170,8 +173,22 @@ class ProjectionFollower:
         return self._caught_up and self.runner is not None and not self.runner.failed
 
 
+_RECONCILED = topic_of(ev.ReconciliationRecorded)
+
+
+def _note_reconciliation(metrics: ServeMetrics, state: bytes, recorded_at_us: int) -> None:
+    """A reconciliation run in the log: a success unless the broker was unreachable;
+    `counts.remaining` lists every break kind (zeros too), so cleared breaks reset."""
+    run = orjson.loads(state)
+    if run.get("result") == "unreachable":
+        return
+    remaining = orjson.loads(run.get("counts") or "{}").get("remaining", {})
+    metrics.reconcile_succeeded(recorded_at_us / 1_000_000, remaining)
+
+
 class ChainWatch:
-    """Verifies the hash chain incrementally (bounded rows per tick)."""
+    """Verifies the hash chain incrementally (bounded rows per tick). Reading every row
+    anyway, it also carries the last reconciliation run into the metrics."""
 
     name = "chain"
 
@@ -205,6 +222,8 @@ class ChainWatch:
                 )
                 return False
             self.prev, self.position = stored, position
+            if topic == _RECONCILED:
+                _note_reconciliation(ctx.metrics, state, recorded_at)
         ctx.metrics.chain_checked(True, self.position)
         return len(rows) == self.rows_per_tick
 

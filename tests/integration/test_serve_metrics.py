@@ -207,3 +207,27 @@ def test_serve_exits_4_when_its_port_is_taken(sqlite_url: str) -> None:
         )
     assert result.exit_code == 4
     assert result.stderr.startswith(f"ledger: error: cannot listen on 127.0.0.1:{port}")
+
+
+def test_a_reconciliation_run_in_the_log_reaches_the_metrics(
+    app: LedgerApplication, store: ProjectionStore
+) -> None:
+    """`ledger_reconcile_last_success_timestamp_seconds` and `ledger_reconcile_breaks{kind}`
+    follow the last ReconciliationRecorded event; an unreachable run is no success."""
+    counts = '{"remaining": {"missing_in_ledger": 2, "quantity_mismatch": 0}}'
+    app.command(
+        lambda lg, now: lg.record_reconciliation("r1", "sim", "breaks", counts, "[]", False, now)
+    )
+    ctx, metrics = _context(store, app)
+    loop = ServeLoop(ctx, [ProjectionFollower(), ChainWatch()], PollWaiter(ctx.stop), 0.01)
+    _run_until_idle(loop)
+    s = _samples(metrics)
+    first = s[("ledger_reconcile_last_success_timestamp_seconds", ())]
+    assert first == T0.timestamp()
+    assert s[("ledger_reconcile_breaks", (("kind", "missing_in_ledger"),))] == 2
+    app.command(
+        lambda lg, now: lg.record_reconciliation("r2", "sim", "unreachable", "{}", "[]", False, now)
+    )
+    _run_until_idle(loop)
+    s = _samples(metrics)
+    assert s[("ledger_reconcile_last_success_timestamp_seconds", ())] == first
