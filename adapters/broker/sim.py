@@ -375,41 +375,45 @@ class SimBroker:
 
     def _replay_fill(self, order: SimOrder, e: ev.OrderFillEvent | ev.OrderFillCorrected) -> None:
         r = order.request
-        if isinstance(e, ev.OrderFillCorrected):
-            old = next(x for x in self.executions if x.exec_id == e.replaced_exec_id)
-            self.executions.remove(old)
-            self._book(
-                order.account,
-                r.symbol,
-                old.quantity if r.side == "SELL" else -old.quantity,
-                old.price,
-            )
         order.fills += 1
         order.filled, order.avg_price = e.filled_quantity, e.avg_fill_price
+        execution = BrokerExecution(
+            exec_id=e.exec_id,
+            order_ref=str(r.intent_id),
+            perm_id=order.perm_id,
+            order_id=order.order_id,
+            account=order.account,
+            symbol=r.symbol,
+            side=r.side,
+            quantity=e.fill_quantity,
+            price=e.fill_price,
+            time=e.occurred_at,
+            cum_qty=e.filled_quantity,
+            avg_price=e.avg_fill_price,
+            commission=e.commission,
+            commission_currency=self.currency,
+        )
+        if isinstance(e, ev.OrderFillCorrected):
+            i = next(i for i, x in enumerate(self.executions) if x.exec_id == e.replaced_exec_id)
+            self.executions[i] = execution
+            self._rebook(order.account, r.symbol)
+            return
+        self.executions.append(execution)
         self._book(
             order.account,
             r.symbol,
             e.fill_quantity if r.side == "BUY" else -e.fill_quantity,
             e.fill_price,
         )
-        self.executions.append(
-            BrokerExecution(
-                exec_id=e.exec_id,
-                order_ref=str(r.intent_id),
-                perm_id=order.perm_id,
-                order_id=order.order_id,
-                account=order.account,
-                symbol=r.symbol,
-                side=r.side,
-                quantity=e.fill_quantity,
-                price=e.fill_price,
-                time=e.occurred_at,
-                cum_qty=e.filled_quantity,
-                avg_price=e.avg_fill_price,
-                commission=e.commission,
-                commission_currency=self.currency,
-            )
-        )
+
+    def _rebook(self, account: str, symbol: str) -> None:
+        """A correction replaces a fill in place, so the book is recomputed from the fills
+        in their order, as the ledger does (booking the reverse of the old fill would
+        realise PnL through the average and leave a different average cost)."""
+        self.books.pop((account, symbol), None)
+        for x in self.executions:
+            if x.account == account and x.symbol == symbol:
+                self._book(account, symbol, x.quantity if x.side == "BUY" else -x.quantity, x.price)
 
     # ------------------------------------------------------------------ the broker port
 

@@ -190,3 +190,17 @@ def test_sim_broker_agrees_with_what_the_ledger_routed_to_it(sqlite_url: str) ->
     body = doc(result)
     assert (body["broker"], body["result"]) == ("sim", "agreed")
     assert body["counts"]["compared"] == {"positions": 1, "executions": 1, "orders": 1}
+
+
+def test_sim_broker_rebuilt_from_a_log_with_a_correction_agrees(sqlite_url: str) -> None:
+    """The demo session corrects an execution (`…02.01` -> `…02.02`): the simulated broker,
+    rebuilt from the ledger's own log, must book the correction in place as the ledger
+    does (no avg_cost_mismatch from reversing the old fill through the average)."""
+    runner = CliRunner()
+    ingested = runner.invoke(cli, ["--store", sqlite_url, "ingest", "data/demo/session.jsonl"])
+    assert ingested.exit_code == 0, ingested.output
+    r = runner.invoke(
+        cli, ["--store", sqlite_url, "reconcile", "--broker", "sim", "--format", "json"]
+    )
+    assert r.exit_code == 0, r.output
+    assert orjson.loads(r.stdout)["breaks"] == []
