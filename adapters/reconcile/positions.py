@@ -78,63 +78,38 @@ def _compare_one(
     theirs: list[BrokerPosition],
     tolerance: AvgCostTolerance,
 ) -> Break | None:
-    key = f"{account}/{symbol}"
-    ledger_ev = _ledger_evidence(ours)
-    broker_ev = _broker_evidence(theirs)
+    evidence = (
+        f"{account}/{symbol}",
+        account,
+        symbol,
+        _ledger_evidence(ours),
+        _broker_evidence(theirs),
+    )
+
+    def position_break(kind: BreakKind, why: str) -> Break:
+        return Break(kind, "position", *evidence, why)
+
     if not theirs:
-        return Break(
-            BreakKind.MISSING_AT_BROKER,
-            "position",
-            key,
-            account,
-            symbol,
-            ledger_ev,
-            broker_ev,
-            "the ledger holds a position the broker does not",
+        return position_break(
+            BreakKind.MISSING_AT_BROKER, "the ledger holds a position the broker does not"
         )
     if ours is None:
-        return Break(
-            BreakKind.MISSING_IN_LEDGER,
-            "position",
-            key,
-            account,
-            symbol,
-            ledger_ev,
-            broker_ev,
-            "the broker holds a position the ledger does not",
+        return position_break(
+            BreakKind.MISSING_IN_LEDGER, "the broker holds a position the ledger does not"
         )
     if len(theirs) > 1:
-        return Break(
-            BreakKind.QUANTITY_MISMATCH,
-            "position",
-            key,
-            account,
-            symbol,
-            ledger_ev,
-            broker_ev,
-            "the broker holds several contracts under this symbol",
+        return position_break(
+            BreakKind.QUANTITY_MISMATCH, "the broker holds several contracts under this symbol"
         )
     (pos,) = theirs
     if pos.quantity != ours.quantity:
-        return Break(
+        return position_break(
             BreakKind.QUANTITY_MISMATCH,
-            "position",
-            key,
-            account,
-            symbol,
-            ledger_ev,
-            broker_ev,
             f"quantity {ours.quantity} in the ledger, {pos.quantity} at the broker",
         )
     if not any(tolerance.accepts(pos.avg_cost, c) for c in avg_cost_candidates(ours)):
-        return Break(
+        return position_break(
             BreakKind.AVG_COST_MISMATCH,
-            "position",
-            key,
-            account,
-            symbol,
-            ledger_ev,
-            broker_ev,
             f"broker average cost {pos.avg_cost} is not within tolerance of "
             f"the ledger's {ours.avg_price} (or {ours.avg_cost} with commissions)",
         )

@@ -94,3 +94,12 @@ def first_break(rows: Sequence[ChainRow], prev: bytes, prev_recorded_at: int) ->
 def link(prev: bytes, row: ChainRow) -> bytes:
     """The hash `row` should carry if it follows a row whose hash is `prev`."""
     return row_hash(prev, row[1], row[2], row[3], row[4], row[5])
+
+
+class ChainLinker:
+    """Mixed into both recorders: how an append links its rows to the chain head."""
+
+    def _link_rows(self, prev: bytes, stored_events: Sequence[StoredEvent]) -> list[ChainParams]:
+        """The rows to insert, each with its hash (a benchmark overrides this to measure
+        what the chain costs)."""
+        return chained(prev, stored_events)

@@ -29,7 +29,7 @@ from eventsourcing.utils import Environment
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from adapters.store.chain import GENESIS, ChainParams, ChainRow, chained
+from adapters.store.chain import GENESIS, ChainLinker, ChainRow
 from adapters.store.errors import AppendOnlyViolation, StoreUnavailable
 from adapters.store.roles import check_role_name, connect_options
 from adapters.store.schema import SCHEMA_VERSION
@@ -121,7 +121,7 @@ def _statements(schema: str, table: str) -> list[Composed]:
     return statements
 
 
-class LedgerPostgresRecorder(PostgresApplicationRecorder):
+class LedgerPostgresRecorder(ChainLinker, PostgresApplicationRecorder):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "ledger_events"
     ) -> None:
@@ -187,11 +187,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             raise
 
     # ------------------------------------------------------------------ writing
-
-    def _link_rows(self, prev: bytes, stored_events: Sequence[StoredEvent]) -> list[ChainParams]:
-        """The rows to insert, each with its hash (a benchmark overrides this to measure
-        what the chain costs)."""
-        return chained(prev, stored_events)
 
     def append(
         self,

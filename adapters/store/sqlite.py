@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from adapters.store.chain import GENESIS, ChainParams, ChainRow, chained
+from adapters.store.chain import GENESIS, ChainLinker, ChainRow
 from adapters.store.errors import AppendOnlyViolation
 from adapters.store.schema import SCHEMA_VERSION
 from domain.ports import ConcurrentWriteError
@@ -37,7 +37,7 @@ def append_only_triggers(table: str) -> list[str]:
     ]
 
 
-class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+class LedgerSQLiteRecorder(ChainLinker, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = TABLE) -> None:
         super().__init__(datastore, events_table_name)
         t = self.events_table_name
@@ -98,11 +98,6 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             super().create_table()
 
     # ------------------------------------------------------------------ writing
-
-    def _link_rows(self, prev: bytes, stored_events: Sequence[StoredEvent]) -> list[ChainParams]:
-        """The rows to insert, each with its hash (a benchmark overrides this to measure
-        what the chain costs)."""
-        return chained(prev, stored_events)
 
     def append(
         self,

@@ -31,8 +31,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.support.services import unavailable
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
 _POLL_SECONDS = 0.2
@@ -90,13 +91,10 @@ def require_prometheus_binary() -> str:
     binary = find_prometheus_binary()
     if binary is not None:
         return binary
-    message = (
-        "prometheus is not installed (Debian package `prometheus`: "
-        "`apt-get install -y --no-install-recommends prometheus`)"
+    unavailable(
+        "prometheus (Debian package `prometheus`)",
+        "apt-get install -y --no-install-recommends prometheus",
     )
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def free_loopback_port() -> int:

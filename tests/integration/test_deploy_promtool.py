@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.support.services import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy/prometheus"
@@ -21,10 +22,7 @@ INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus (or `make 
 def promtool() -> str:
     path = shutil.which("promtool")
     if path is None:
-        message = f"promtool is not installed: {INSTALL_HINT}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("promtool", INSTALL_HINT)
     return path
 
 

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -19,7 +20,7 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def unavailable(what: str, how_to_start: str) -> None:
+def unavailable(what: str, how_to_start: str) -> NoReturn:
     """In CI a missing service fails the test; locally it skips, saying what to start."""
     if in_ci():
         pytest.fail(f"{what} is required in CI and is not reachable")
