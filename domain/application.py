@@ -15,7 +15,6 @@ appended since. The application then rebuilds its state and decides again.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,15 +64,6 @@ class BatchSummary:
 
     def as_dict(self) -> dict[str, int]:
         return {n: getattr(self, n) for n in self.__dataclass_fields__}
-
-
-_OUTCOME_FIELD = {
-    Outcome.APPLIED: "applied",
-    Outcome.DUPLICATE: "duplicates",
-    Outcome.ANOMALY: "anomalies",
-    Outcome.HELD: "held",
-    Outcome.QUARANTINED: "quarantined",
-}
 
 
 class LedgerApplication(Application[UUID]):
@@ -180,18 +170,18 @@ class LedgerApplication(Application[UUID]):
         position are duplicates."""
         now = self.clock.now()
         ledger, known = self.ledger, self.sources
-        counts: Counter[str] = Counter()
+        # Plain ints and a dict keyed by Outcome: a backtest calls this once per bar.
+        counts = dict.fromkeys(Outcome, 0)
+        duplicates = 0
         sources: dict[str, int] = {}
         for sm in messages:
-            counts["read"] += 1
             src, pos = sm.source, sm.position
             if pos <= known.get(src, -1) or pos <= sources.get(src, -1):
-                counts["duplicates"] += 1
+                duplicates += 1
                 continue
             sources[src] = pos
             if isinstance(sm, ParsedMessage):
-                outcome = ledger.handle(sm.message, f"{src}@{pos}", now)
-                counts[_OUTCOME_FIELD[outcome]] += 1
+                counts[ledger.handle(sm.message, f"{src}@{pos}", now)] += 1
                 continue
             try:
                 msg = parse_message(sm.payload)
@@ -201,8 +191,16 @@ class LedgerApplication(Application[UUID]):
                 )
             else:
                 outcome = ledger.handle(msg, f"{src}@{pos}", now)
-            counts[_OUTCOME_FIELD[outcome]] += 1
-        return BatchSummary(**counts), sources
+            counts[outcome] += 1
+        summary = BatchSummary(
+            read=len(messages),
+            applied=counts[Outcome.APPLIED],
+            duplicates=duplicates + counts[Outcome.DUPLICATE],
+            anomalies=counts[Outcome.ANOMALY],
+            held=counts[Outcome.HELD],
+            quarantined=counts[Outcome.QUARANTINED],
+        )
+        return summary, sources
 
     def commit(self, sources: dict[str, int]) -> int:
         """Append the pending events and these source positions in one transaction.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -66,6 +67,7 @@ class _Spec:
     cls: type[ev.LedgerEvent]
     topic: str
     names: tuple[str, ...]
+    values: Callable[[Any], tuple[Any, ...]]  # the event's field values, in `names` order
     decimals: tuple[str, ...]  # turned into strings before orjson (cheaper than `default`)
     decoders: tuple[tuple[str, Callable[[Any], Any]], ...]
 
@@ -75,6 +77,11 @@ def _uuid(text: str) -> UUID:
     # Replays see the same aggregate ids again and again (an order's events, a symbol's
     # position); parsing a UUID costs more than the rest of the row's bookkeeping.
     return UUID(text)
+
+
+def _one(name: str) -> Callable[[Any], tuple[Any, ...]]:
+    get = operator.attrgetter(name)
+    return lambda obj: (get(obj),)
 
 
 def topic_of(cls: type) -> str:
@@ -90,13 +97,15 @@ class EventCodec:
             names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _SKIP)
             decs = tuple((n, d) for n in names if (d := _decoder(hints[n])) is not None)
             decimals = tuple(n for n in names if Decimal in (hints[n], *typing.get_args(hints[n])))
-            spec = _Spec(cls, topic_of(cls), names, decimals, decs)
+            # attrgetter of several names returns a tuple, read in C.
+            values = operator.attrgetter(*names) if len(names) > 1 else _one(names[0])
+            spec = _Spec(cls, topic_of(cls), names, values, decimals, decs)
             self._by_cls[cls] = spec
             self._by_topic[spec.topic] = spec
 
     def encode(self, event: ev.LedgerEvent) -> tuple[str, bytes]:
         spec = self._by_cls[type(event)]
-        state = {n: getattr(event, n) for n in spec.names}
+        state = dict(zip(spec.names, spec.values(event), strict=True))
         for n in spec.decimals:
             v = state[n]
             if v is not None:

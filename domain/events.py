@@ -9,6 +9,12 @@ event derived from another, such as a kill-switch flatten order).
 Events hold the state *after* the change where that makes replay trivial and
 audit readable (a position event states the resulting quantity and average
 price), so applying an event never re-runs a decision.
+
+Events are immutable by contract: nothing assigns to an event's fields once it
+is built (the codec, the hash chain and every projection rely on that). The
+dataclasses are not declared `frozen`, because a frozen dataclass's `__init__`
+sets each field through `object.__setattr__`: three times the cost of building
+the event, paid for every event decided and every event decoded on a replay.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from decimal import Decimal
 from uuid import UUID
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class LedgerEvent:
     originator_id: UUID
     originator_version: int
@@ -36,12 +42,12 @@ class LedgerEvent:
 # --------------------------------------------------------------------------- Order
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderEvent(LedgerEvent):
     status: str  # the order's status after this event
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderIntentRecorded(OrderEvent):
     symbol: str
     side: str
@@ -53,22 +59,22 @@ class OrderIntentRecorded(OrderEvent):
     origin: str  # "intent" (the strategy), "killswitch" (flatten), "broker" (reconciliation)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderDenied(OrderEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderSubmitted(OrderEvent):
     broker_order_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderAcknowledged(OrderEvent):
     broker_order_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderFillEvent(OrderEvent):
     broker_order_id: str
     exec_id: str
@@ -80,17 +86,17 @@ class OrderFillEvent(OrderEvent):
     note: str  # why a race row allowed it ("late fill after cancel"), else ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderPartiallyFilled(OrderFillEvent):
     pass
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderFilled(OrderFillEvent):
     pass
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderFillCorrected(OrderEvent):
     """An execution correction: `exec_id` replaces `replaced_exec_id` (same base)."""
 
@@ -103,32 +109,32 @@ class OrderFillCorrected(OrderEvent):
     avg_fill_price: Decimal
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderCancelRequested(OrderEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderCancelRejected(OrderEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderCanceled(OrderEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderRejected(OrderEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderExpired(OrderEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderMessageRefused(OrderEvent):
     """An anomaly: a valid message the order refused (state machine, over-fill, conflict).
 
@@ -140,7 +146,7 @@ class OrderMessageRefused(OrderEvent):
     message: str  # the offending message, canonical JSON
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderStatusCorrected(OrderEvent):
     """A status the broker proves, booked by reconciliation outside the transition table.
 
@@ -155,7 +161,7 @@ class OrderStatusCorrected(OrderEvent):
 # --------------------------------------------------------------------------- reconciliation
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReconciliationRecorded(LedgerEvent):
     """One reconciliation run against a broker: when, what it found, what it booked."""
 
@@ -170,7 +176,7 @@ class ReconciliationRecorded(LedgerEvent):
 # --------------------------------------------------------------------------- held reports
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ExecutionReportHeld(LedgerEvent):
     """A report whose intent has not arrived yet (intents and reports travel apart)."""
 
@@ -181,7 +187,7 @@ class ExecutionReportHeld(LedgerEvent):
 # --------------------------------------------------------------------------- Position
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PositionEvent(LedgerEvent):
     account: str
     symbol: str
@@ -200,12 +206,12 @@ class PositionEvent(LedgerEvent):
     fill_commission: Decimal
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PositionFillApplied(PositionEvent):
     pass
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PositionFillCorrected(PositionEvent):
     replaced_exec_id: str
 
@@ -213,7 +219,7 @@ class PositionFillCorrected(PositionEvent):
 # --------------------------------------------------------------------------- Account
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AccountOpened(LedgerEvent):
     account: str
     currency: str
@@ -221,7 +227,7 @@ class AccountOpened(LedgerEvent):
     day: date
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AccountDayRolled(LedgerEvent):
     """A new UTC day began: the closed day's return, the new day's opening equity."""
 
@@ -236,12 +242,12 @@ class AccountDayRolled(LedgerEvent):
 # --------------------------------------------------------------------------- market data
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MarketEvent(LedgerEvent):
     symbol: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MarketBarRecorded(MarketEvent):
     open: Decimal
     high: Decimal
@@ -251,14 +257,14 @@ class MarketBarRecorded(MarketEvent):
     bar_size: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MarketTickRecorded(MarketEvent):
     price: Decimal
     size: Decimal
     tick_type: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MarketOfiRecorded(MarketEvent):
     ofi_value: Decimal
     volume_imbalance: Decimal
@@ -269,7 +275,7 @@ class MarketOfiRecorded(MarketEvent):
 # --------------------------------------------------------------------------- KillSwitch
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class KillSwitchEvent(LedgerEvent):
     state: str  # after
     reason: str
@@ -278,7 +284,7 @@ class KillSwitchEvent(LedgerEvent):
     os_user: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class KillSwitchTripped(KillSwitchEvent):
     trigger: str  # daily_loss | drawdown | psr | manual
     action: str  # HALT_AND_FLATTEN | HALT_AND_INVESTIGATE | HALT
@@ -288,7 +294,7 @@ class KillSwitchTripped(KillSwitchEvent):
     threshold: Decimal
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class KillSwitchReset(KillSwitchEvent):
     previous_state: str
 
@@ -296,7 +302,7 @@ class KillSwitchReset(KillSwitchEvent):
 # --------------------------------------------------------------------------- Quarantine
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MessageQuarantined(LedgerEvent):
     """An input that failed validation: kept whole, with where it came from and why."""
 

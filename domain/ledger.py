@@ -12,6 +12,7 @@ waiting for its intent) or QUARANTINED (failed validation, recorded whole).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, localcontext
@@ -238,38 +239,48 @@ class Ledger:
     def _apply(self, event: ev.LedgerEvent) -> None:
         self.versions[event.originator_id] = event.originator_version
         self.last_recorded_at = event.recorded_at
-        if isinstance(event, ev.OrderEvent):
-            if isinstance(event, ev.OrderIntentRecorded):
-                self.held.pop(event.originator_id, None)
-                self.orders[event.originator_id] = Order(
-                    event.originator_id,
-                    event.symbol,
-                    event.side,
-                    event.quantity,
-                    event.order_type,
-                    event.limit_price,
-                    event.stop_price,
-                    event.account,
-                    event.origin,
-                )
-            self.orders[event.originator_id].apply(event)
-        elif isinstance(event, ev.PositionEvent):
-            pos = self._position(event.account, event.symbol)
-            pos.apply(event)
-            self.account.apply_fill(event, pos.last_fill_price)
-            self.account.note_equity(self.account.equity())
-        elif isinstance(event, ev.MarketEvent):
-            self._apply_market(event)
-        elif isinstance(event, ev.KillSwitchEvent):
-            self.killswitch.apply(event)
-        elif isinstance(event, ev.ExecutionReportHeld):
-            report = parse_message(event.report)
-            if isinstance(report, ExecutionReport):
-                self.held.setdefault(event.intent_id, []).append((event.report, report))
-        elif isinstance(event, ev.MessageQuarantined):
-            self.quarantined.add(event.originator_id)
-        else:
-            self.account.apply(event)
+        # One dict lookup on the event's class instead of an isinstance chain: this runs
+        # for every event, live and on every rebuild.
+        _APPLIERS[type(event)](self, event)
+
+    def _apply_intent(self, event: ev.OrderIntentRecorded) -> None:
+        self.held.pop(event.originator_id, None)
+        order = self.orders[event.originator_id] = Order(
+            event.originator_id,
+            event.symbol,
+            event.side,
+            event.quantity,
+            event.order_type,
+            event.limit_price,
+            event.stop_price,
+            event.account,
+            event.origin,
+        )
+        order.apply(event)
+
+    def _apply_order(self, event: ev.OrderEvent) -> None:
+        self.orders[event.originator_id].apply(event)
+
+    def _apply_position(self, event: ev.PositionEvent) -> None:
+        pos = self._position(event.account, event.symbol)
+        pos.apply(event)
+        account = self.account
+        account.apply_fill(event, pos.last_fill_price)
+        account.note_equity(account.equity())
+
+    def _apply_killswitch(self, event: ev.KillSwitchEvent) -> None:
+        self.killswitch.apply(event)
+
+    def _apply_held(self, event: ev.ExecutionReportHeld) -> None:
+        report = parse_message(event.report)
+        if isinstance(report, ExecutionReport):
+            self.held.setdefault(event.intent_id, []).append((event.report, report))
+
+    def _apply_quarantined(self, event: ev.MessageQuarantined) -> None:
+        self.quarantined.add(event.originator_id)
+
+    def _apply_account(self, event: ev.LedgerEvent) -> None:
+        self.account.apply(event)
 
     def _apply_market(self, event: ev.MarketEvent) -> None:
         price = self.market.apply(event)
@@ -628,3 +639,27 @@ class Ledger:
     @property
     def current_day(self) -> date | None:
         return self.account.day
+
+
+def _applier(cls: type[ev.LedgerEvent]) -> Callable[[Ledger, Any], None]:
+    """How the ledger applies an event of this class (by its family)."""
+    if issubclass(cls, ev.OrderIntentRecorded):
+        return Ledger._apply_intent
+    if issubclass(cls, ev.OrderEvent):
+        return Ledger._apply_order
+    if issubclass(cls, ev.PositionEvent):
+        return Ledger._apply_position
+    if issubclass(cls, ev.MarketEvent):
+        return Ledger._apply_market
+    if issubclass(cls, ev.KillSwitchEvent):
+        return Ledger._apply_killswitch
+    if issubclass(cls, ev.ExecutionReportHeld):
+        return Ledger._apply_held
+    if issubclass(cls, ev.MessageQuarantined):
+        return Ledger._apply_quarantined
+    return Ledger._apply_account
+
+
+_APPLIERS: dict[type[ev.LedgerEvent], Callable[[Ledger, Any], None]] = {
+    cls: _applier(cls) for cls in ev.EVENT_CLASSES
+}

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from adapters.process import tune_gc
 from replay.runtime import Runtime, common_options
 
 COMMANDS: dict[str, str] = {
@@ -62,4 +63,5 @@ def cli(ctx: click.Context, fmt: str | None, store: str | None) -> None:
 
 
 def main() -> None:
+    tune_gc()
     sys.exit(cli.main(prog_name="ledger", standalone_mode=True))
