@@ -48,7 +48,7 @@ class ParsedMessage:
     message: ContractMessage
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchSummary:
     read: int = 0
     applied: int = 0
@@ -64,6 +64,10 @@ class BatchSummary:
 
     def as_dict(self) -> dict[str, int]:
         return {n: getattr(self, n) for n in self.__dataclass_fields__}
+
+
+# Where decide() counts each outcome (a backtest calls it once per bar: no per-call dict).
+_SLOT = {outcome: i for i, outcome in enumerate(Outcome)}
 
 
 class LedgerApplication(Application[UUID]):
@@ -170,8 +174,8 @@ class LedgerApplication(Application[UUID]):
         position are duplicates."""
         now = self.clock.now()
         ledger, known = self.ledger, self.sources
-        # Plain ints and a dict keyed by Outcome: a backtest calls this once per bar.
-        counts = dict.fromkeys(Outcome, 0)
+        # A list of ints, one per outcome: a backtest calls this once per bar.
+        counts = [0] * len(_SLOT)
         duplicates = 0
         sources: dict[str, int] = {}
         for sm in messages:
@@ -181,7 +185,7 @@ class LedgerApplication(Application[UUID]):
                 continue
             sources[src] = pos
             if isinstance(sm, ParsedMessage):
-                counts[ledger.handle(sm.message, f"{src}@{pos}", now)] += 1
+                counts[_SLOT[ledger.handle(sm.message, f"{src}@{pos}", now)]] += 1
                 continue
             try:
                 msg = parse_message(sm.payload)
@@ -191,14 +195,14 @@ class LedgerApplication(Application[UUID]):
                 )
             else:
                 outcome = ledger.handle(msg, f"{src}@{pos}", now)
-            counts[outcome] += 1
+            counts[_SLOT[outcome]] += 1
         summary = BatchSummary(
             read=len(messages),
-            applied=counts[Outcome.APPLIED],
-            duplicates=duplicates + counts[Outcome.DUPLICATE],
-            anomalies=counts[Outcome.ANOMALY],
-            held=counts[Outcome.HELD],
-            quarantined=counts[Outcome.QUARANTINED],
+            applied=counts[_SLOT[Outcome.APPLIED]],
+            duplicates=duplicates + counts[_SLOT[Outcome.DUPLICATE]],
+            anomalies=counts[_SLOT[Outcome.ANOMALY]],
+            held=counts[_SLOT[Outcome.HELD]],
+            quarantined=counts[_SLOT[Outcome.QUARANTINED]],
         )
         return summary, sources
 
