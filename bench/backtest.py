@@ -16,7 +16,7 @@ The workload, the same for both:
 Ours: the backtest engine (`adapters.backtest`) drives the real ledger
 application, the simulated broker and the kill switch (evaluated on every
 bar), and commits every event to a SQLite store (5,000 inputs per
-transaction). The kill switch's PSR trigger is set to 0 so that the random
+transaction; --batch-size). The kill switch's PSR trigger is set to 0 so that the random
 walk's P&L cannot halt trading half way (the PSR is still computed at every day
 roll, so the work is the same): the workload must stay N/100 orders and fills.
 NautilusTrader: bars prebuilt with its BarDataWrangler (not timed, as its
@@ -52,6 +52,7 @@ QUANTITY = 100_000
 START = datetime(2024, 1, 1, tzinfo=UTC)
 MINUTE_US = 60_000_000
 PRICE_EXPONENT = -5
+BATCH = 5000  # inputs per transaction: the engine's default
 
 
 def generate(n: int, seed: int) -> dict[str, npt.NDArray[np.int64]]:
@@ -79,7 +80,7 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def run_ours(n: int, seed: int, store_dir: Path) -> dict[str, Any]:
+def run_ours(n: int, seed: int, store_dir: Path, batch_size: int = BATCH) -> dict[str, Any]:
     from adapters.backtest.clock import DataClock
     from adapters.backtest.data import BarSeries, DecimalColumn
     from adapters.backtest.engine import BacktestEngine
@@ -119,7 +120,12 @@ def run_ours(n: int, seed: int, store_dir: Path) -> dict[str, Any]:
     app = open_ledger(f"sqlite:///{path}", clock=clock, config=config)
     broker = SimBroker(account=config.account, clock=clock)
     engine = BacktestEngine(
-        app, clock, broker, AlternatingPolicy(SYMBOL, Decimal(QUANTITY), EVERY), seed=seed
+        app,
+        clock,
+        broker,
+        AlternatingPolicy(SYMBOL, Decimal(QUANTITY), EVERY),
+        seed=seed,
+        batch_size=batch_size,
     )
     setup = time.perf_counter() - t0
     t1, c1 = time.perf_counter(), time.process_time()
@@ -142,6 +148,7 @@ def run_ours(n: int, seed: int, store_dir: Path) -> dict[str, Any]:
         "kill_switch_trips": len(stats.trips),
         "ledger_hash": ledger_hash(app),
         "store_bytes": path.stat().st_size,
+        "batch_size": batch_size,
     }
 
 
@@ -239,15 +246,16 @@ def run_nautilus(n: int, seed: int) -> dict[str, Any]:
     return result
 
 
-def profile(n: int, seed: int, store_dir: Path, top: int) -> None:
+def profile(args: argparse.Namespace, store_dir: Path) -> None:
     """Function-level numbers for the hot path (cProfile inflates small Python calls, so
     read the shares, not the absolute times)."""
     import cProfile
     import pstats
 
+    n, top = args.bars, args.profile
     profiler = cProfile.Profile()
     profiler.enable()
-    result = run_ours(n, seed, store_dir)
+    result = run_ours(n, args.seed, store_dir, args.batch_size)
     profiler.disable()
     stats = pstats.Stats(profiler)
     entries = stats.stats  # type: ignore[attr-defined]
@@ -282,19 +290,23 @@ def _module(path: str) -> str:
     return "stdlib/site: " + Path(path).name
 
 
-def in_subprocess(engine: str, n: int, seed: int, store_dir: Path) -> dict[str, Any] | None:
+def in_subprocess(
+    engine: str, args: argparse.Namespace, store_dir: Path, python: str
+) -> dict[str, Any] | None:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
         out = Path(tmp.name)
     try:
         cmd = [
-            sys.executable,
+            python,
             __file__,
             "--engine",
             engine,
             "--bars",
-            str(n),
+            str(args.bars),
             "--seed",
-            str(seed),
+            str(args.seed),
+            "--batch-size",
+            str(args.batch_size),
             "--store-dir",
             str(store_dir),
             "--json",
@@ -310,10 +322,15 @@ def in_subprocess(engine: str, n: int, seed: int, store_dir: Path) -> dict[str, 
         out.unlink(missing_ok=True)
 
 
-def nautilus_installed() -> bool:
-    import importlib.util
+def nautilus_installed(python: str) -> bool:
+    """Whether `python` imports nautilus_trader (it may be another environment's
+    interpreter: NautilusTrader pins its own pandas/pyarrow, which need not share ours)."""
+    if python == sys.executable:
+        import importlib.util
 
-    return importlib.util.find_spec("nautilus_trader") is not None
+        return importlib.util.find_spec("nautilus_trader") is not None
+    done = subprocess.run([python, "-c", "import nautilus_trader"], check=False)
+    return done.returncode == 0
 
 
 def main() -> None:
@@ -328,6 +345,18 @@ def main() -> None:
         help="Directory of the SQLite store (default: a temporary one).",
     )
     parser.add_argument("--engine", choices=("both", "ours", "nautilus"), default="both")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH,
+        help="Our engine: inputs per transaction (the CLI's --batch-size).",
+    )
+    parser.add_argument(
+        "--nautilus-python",
+        default=os.environ.get("NAUTILUS_PYTHON", sys.executable),
+        help="Interpreter that runs NautilusTrader (env NAUTILUS_PYTHON; default this one), "
+        "e.g. a separate venv with `pip install nautilus-trader==1.221.0`.",
+    )
     parser.add_argument(
         "--results",
         action="store_true",
@@ -344,17 +373,17 @@ def main() -> None:
     args = parser.parse_args()
     if args.profile:
         with tempfile.TemporaryDirectory() as tmp:
-            profile(args.bars, args.seed, args.store_dir or Path(tmp), args.profile)
+            profile(args, args.store_dir or Path(tmp))
         return
     with tempfile.TemporaryDirectory() as tmp:
         store_dir = args.store_dir or Path(tmp)
         store_dir.mkdir(parents=True, exist_ok=True)
         if args.engine == "ours":
-            result = run_ours(args.bars, args.seed, store_dir)
+            result = run_ours(args.bars, args.seed, store_dir, args.batch_size)
         elif args.engine == "nautilus":
             result = run_nautilus(args.bars, args.seed)
         else:
-            result = compare(args.bars, args.seed, store_dir)
+            result = compare(args, store_dir)
     text = json.dumps(result, indent=2)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -407,21 +436,29 @@ def markdown(r: dict[str, Any]) -> str:
             f"x{r['rss_ratio_vs_nautilus']} peak RSS.",
         ]
     else:
-        lines += ["", "NautilusTrader not installed (`pip install -e '.[bench]'`)."]
+        lines += [
+            "",
+            "NautilusTrader not installed (`pip install -e '.[bench]'`, or a venv of its own "
+            "named by --nautilus-python).",
+        ]
     lines += [
         "",
         f"Chain head of our store: `{r['ledger_hash']}`; store file "
-        f"{r['store_bytes'] / 2**20:.0f} MiB. Target: at least 2x NautilusTrader's bars/s with "
-        "at most 1/3 of its peak RSS, while persisting every event.",
+        f"{r['store_bytes'] / 2**20:.0f} MiB ({r['batch_size']:,} inputs per transaction). "
+        "Target: at least 2x NautilusTrader's bars/s with at most 1/3 of its peak RSS, while "
+        "persisting every event.",
     ]
     return "\n".join(lines)
 
 
-def compare(n: int, seed: int, store_dir: Path) -> dict[str, Any]:
-    ours = in_subprocess("ours", n, seed, store_dir)
+def compare(args: argparse.Namespace, store_dir: Path) -> dict[str, Any]:
+    ours = in_subprocess("ours", args, store_dir, sys.executable)
     if ours is None:
         raise SystemExit("our engine failed")
-    theirs = in_subprocess("nautilus", n, seed, store_dir) if nautilus_installed() else None
+    python = args.nautilus_python
+    theirs = (
+        in_subprocess("nautilus", args, store_dir, python) if nautilus_installed(python) else None
+    )
     result: dict[str, Any] = {
         **ours,
         "machine": {"cpus": os.cpu_count(), "loadavg_1m": os.getloadavg()[0]},

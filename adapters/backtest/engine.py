@@ -31,6 +31,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
+from adapters.backtest import collector
 from adapters.backtest.clock import DataClock, intent_id
 from adapters.backtest.policy import Book, Policy
 from adapters.backtest.staging import StagedLedger
@@ -77,6 +78,7 @@ class RunStats:
     fill_notional: Decimal = Decimal(0)
     trips: list[Trip] = field(default_factory=list)
     equity: array[float] = field(default_factory=lambda: array("d"))
+    at: datetime | None = None  # the last bar group's time
 
     def count(self, events: Sequence[ev.LedgerEvent], _position: int) -> None:
         """`on_committed` callback: one pass over each committed batch."""
@@ -221,13 +223,27 @@ class BacktestEngine(Driver):
         progress: Callable[[int], None] | None = None,
     ) -> RunStats:
         """Drive `total` bar groups through the ledger; returns the counts."""
+        with collector.paused() as collect:
+            stats = self._loop(groups, total - 1, progress, collect)
+        self.finish(stats.at)
+        if progress is not None:
+            progress(stats.groups)
+        return stats
+
+    def _loop(
+        self,
+        groups: Iterable[tuple[datetime, list[ParsedMessage]]],
+        last: int,
+        progress: Callable[[int], None] | None,
+        collect: Callable[[], None],
+    ) -> RunStats:
         # The loop runs once per bar group: names are bound locally, and the kill switch
         # is compared by version (an int) so that nothing but the ledger costs per bar.
         staged, policy, stats, broker = self.staged, self.policy, self.stats, self.broker
+        decide, commit_if_due, due = staged.decide, staged.commit_if_due, policy.due
         ledger = self.app.ledger
-        account, killswitch = ledger.account, ledger.killswitch
+        equity, killswitch = ledger.account.equity, ledger.killswitch
         record_equity = stats.equity.append
-        last = total - 1
         at: datetime | None = None
         index = -1
         bars_seen = 0
@@ -235,22 +251,20 @@ class BacktestEngine(Driver):
             if broker.has_any_working:
                 messages = self.fills_at_open(bars, at)
                 messages.extend(bars)
-                staged.decide(messages, at)
+                decide(messages, at)
             else:
-                staged.decide(bars, at)
+                decide(bars, at)
             bars_seen += len(bars)
             if killswitch.version != self._killswitch_version:
                 self._on_killswitch(at)
-            if index < last and policy.due(index):
+            if index < last and due(index):
                 self._act(index, at)
-            record_equity(float(account.equity()))
-            staged.commit_if_due()
+            record_equity(float(equity()))
+            if commit_if_due():
+                collect()
             if progress is not None and not index & 1023:
                 progress(index)
-        stats.groups, stats.bars = index + 1, bars_seen
-        self.finish(at)
-        if progress is not None:
-            progress(stats.groups)
+        stats.groups, stats.bars, stats.at = index + 1, bars_seen, at
         return stats
 
     def _act(self, index: int, at: datetime) -> None:

@@ -19,7 +19,7 @@ what-if; from the middle, positions and the high-water mark start afresh.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +28,7 @@ from uuid import UUID
 
 import orjson
 
-from adapters.backtest import metrics
+from adapters.backtest import collector, metrics
 from adapters.backtest.clock import DataClock
 from adapters.backtest.engine import Driver, RunStats
 from adapters.backtest.feed import EPOCH
@@ -105,6 +105,17 @@ def window_positions(
 class WindowReplay(Driver):
     def replay(self, events: Iterable[tuple[int, ev.LedgerEvent]]) -> Window:
         window = Window()
+        with collector.paused() as collect:
+            at = self._replay(events, window, collect)
+        self.finish(at)
+        return window
+
+    def _replay(
+        self,
+        events: Iterable[tuple[int, ev.LedgerEvent]],
+        window: Window,
+        collect: Callable[[], None],
+    ) -> datetime | None:
         seq = 0
         at: datetime | None = None
         equity = self.stats.equity
@@ -125,9 +136,9 @@ class WindowReplay(Driver):
                 _follow(window.outcomes[e.originator_id], e)
             elif isinstance(e, ev.KillSwitchEvent):
                 self._kill_switch(e, window)
-            self.staged.commit_if_due()
-        self.finish(at)
-        return window
+            if self.staged.commit_if_due():
+                collect()
+        return at
 
     def _market(self, pm: ParsedMessage, at: datetime, window: Window) -> None:
         m = pm.message

@@ -48,9 +48,12 @@ class StagedLedger:
         self._sources.update(sources)
         self._staged += len(messages)
 
-    def commit_if_due(self) -> None:
-        if self._staged >= self.batch_size:
-            self.commit()
+    def commit_if_due(self) -> bool:
+        """Commit when a batch is staged; whether it did."""
+        if self._staged < self.batch_size:
+            return False
+        self.commit()
+        return True
 
     def commit(self) -> None:
         if not self._staged and not self.app.ledger.pending:
