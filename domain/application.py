@@ -38,10 +38,13 @@ PAGE = 20_000
 MAX_RETRIES = 5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ParsedMessage:
     """An input already validated (an in-process producer: the backtest engine, a broker
-    adapter); it is tracked by source and position exactly like raw input."""
+    adapter); it is tracked by source and position exactly like raw input.
+
+    Immutable by contract, not `frozen` (a backtest builds one per bar, and a frozen
+    dataclass's `__init__` costs twice as much)."""
 
     source: str
     position: int

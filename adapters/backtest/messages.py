@@ -5,8 +5,7 @@ validating again costs ~10x the rest of the engine's work per bar. `fast_bar`
 fills the model's instance state the way `BaseModel.model_construct` does,
 minus its per-field Python loop; a check at import compares it with
 `model_construct` and falls back to it on any difference (a future pydantic),
-and a unit test compares it with a validated BarEvent. `parsed_message` does
-the same for the ParsedMessage around each bar.
+and a unit test compares it with a validated BarEvent.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from types import MemberDescriptorType
 
 from pydantic import BaseModel
 
@@ -106,29 +104,5 @@ fast_bar: BarFactory = _choose_factory()
 
 MessageFactory = Callable[[str, int, ContractMessage], ParsedMessage]
 
-
-def _parsed_factory() -> MessageFactory:
-    """`ParsedMessage(source, position, message)` through its slots' setters when it is the
-    frozen slotted dataclass of three fields it is today (its generated `__init__` goes
-    through `object.__setattr__` per field: twice the cost); else its own constructor."""
-    setters = [ParsedMessage.__dict__.get(n) for n in ("source", "position", "message")]
-    if not all(isinstance(d, MemberDescriptorType) for d in setters):
-        return ParsedMessage
-    set_source, set_position, set_message = (d.__set__ for d in setters)  # type: ignore[union-attr]
-
-    def direct(source: str, position: int, message: ContractMessage) -> ParsedMessage:
-        pm: ParsedMessage = _new(ParsedMessage)
-        set_source(pm, source)
-        set_position(pm, position)
-        set_message(pm, message)
-        return pm
-
-    probe = ("backtest:X.csv", 2, _direct_bar("X", EPOCH, *(Decimal(1),) * 5, None))
-    try:
-        same = direct(*probe) == ParsedMessage(*probe)
-    except (AttributeError, TypeError):  # a field added or renamed: use the constructor
-        same = False
-    return direct if same else ParsedMessage
-
-
-parsed_message: MessageFactory = _parsed_factory()
+# The ParsedMessage around each bar: its own constructor (a plain slotted dataclass).
+parsed_message: MessageFactory = ParsedMessage
