@@ -1,32 +1,39 @@
-"""Opening the ledger on a store URL: SQLite (embedded default) or PostgreSQL."""
+"""Opening the ledger on a store URL: SQLite (embedded default) or PostgreSQL.
+
+The PostgreSQL recorder (and psycopg, a tenth of a second to import) is loaded only for a
+PostgreSQL URL: short commands on the embedded store, `ledger verify` above all, do not
+pay for a driver they do not use.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import psycopg
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError
 from eventsourcing.utils import Environment
 
 from adapters.store.errors import StoreError, StoreUnavailable, StoreUrlError
-from adapters.store.postgres import ROLE_KEY, LedgerPostgresRecorder
 from adapters.store.roles import ROLE_ENV, RoleNames, resolve_role
 from adapters.store.sqlite import LedgerSQLiteRecorder
-from adapters.store.url import StoreLocation, mask_url, parse_store_url
+from adapters.store.url import ROLE_KEY, StoreLocation, mask_url, parse_store_url
 from domain.application import LedgerApplication
 from domain.clock import Clock
 from domain.ledger import LedgerConfig
 
+if TYPE_CHECKING:
+    from adapters.store.postgres import LedgerPostgresRecorder
+
 __all__ = [
     "ROLE_ENV",
-    "LedgerRecorders",
     "RoleNames",
     "StoreError",
     "StoreLocation",
     "StoreUnavailable",
     "StoreUrlError",
+    "driver_errors",
     "mask_url",
     "open_ledger",
     "open_recorder",
@@ -34,9 +41,24 @@ __all__ = [
     "store_env",
 ]
 
-LedgerRecorders = LedgerSQLiteRecorder | LedgerPostgresRecorder
+_SQLITE_ERRORS: tuple[type[Exception], ...] = (PersistenceError, sqlite3.Error, OSError)
 
-_DRIVER_ERRORS = (PersistenceError, psycopg.Error, sqlite3.Error, OSError)
+
+def driver_errors(location: StoreLocation) -> tuple[type[Exception], ...]:
+    """The errors a store at `location` may raise when it cannot be reached or read."""
+    if location.backend != "postgresql":
+        return _SQLITE_ERRORS
+    import psycopg  # loaded by then: the recorder is psycopg's
+
+    return (*_SQLITE_ERRORS, psycopg.Error)
+
+
+def _recorder_type(location: StoreLocation) -> type[LedgerSQLiteRecorder | LedgerPostgresRecorder]:
+    if location.backend != "postgresql":
+        return LedgerSQLiteRecorder
+    from adapters.store.postgres import LedgerPostgresRecorder
+
+    return LedgerPostgresRecorder
 
 
 def store_env(url: str, role: str | None = None) -> tuple[StoreLocation, dict[str, str]]:
@@ -61,14 +83,14 @@ def open_ledger(
     location, env = store_env(url, role)
     try:
         return LedgerApplication(env, clock=clock, config=config)
-    except _DRIVER_ERRORS as e:
+    except driver_errors(location) as e:
         raise StoreUnavailable(f"cannot open store {location.masked}: {e}") from e
 
 
 @contextmanager
 def open_recorder(
     url: str, *, role: str | None = None, create: bool = True
-) -> Iterator[LedgerRecorders]:
+) -> Iterator[LedgerSQLiteRecorder | LedgerPostgresRecorder]:
     """The store's recorder alone (no ledger state is built): for verification and
     administration. Creates the tables on first use unless `create` is False."""
     location, env = store_env(url, role)
@@ -76,9 +98,9 @@ def open_recorder(
     try:
         factory = InfrastructureFactory.construct(Environment(LedgerApplication.name, env))
         recorder = factory.application_recorder()
-    except _DRIVER_ERRORS as e:
+    except driver_errors(location) as e:
         raise StoreUnavailable(f"cannot open store {location.masked}: {e}") from e
-    if not isinstance(recorder, LedgerSQLiteRecorder | LedgerPostgresRecorder):
+    if not isinstance(recorder, _recorder_type(location)):
         factory.close()
         raise StoreUrlError(f"{location.masked} is not a ledger store")
     try:

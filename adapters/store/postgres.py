@@ -19,7 +19,7 @@ ROLE`), so it holds for every pooled connection and `RESET ROLE` returns to it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -29,13 +29,13 @@ from eventsourcing.utils import Environment
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from adapters.store.chain import GENESIS, ChainLinker, ChainRow
+from adapters.store.chain import GENESIS, ChainLinker, ChainRow, LinkRow
 from adapters.store.errors import AppendOnlyViolation, StoreUnavailable
 from adapters.store.roles import check_role_name, connect_options
 from adapters.store.schema import SCHEMA_VERSION
+from adapters.store.url import ROLE_KEY
 from domain.ports import ConcurrentWriteError
 
-ROLE_KEY = "POSTGRES_ROLE"
 _MAX = 2**63 - 1  # largest bigint: "no upper bound" for position filters
 
 
@@ -135,9 +135,13 @@ class LedgerPostgresRecorder(ChainLinker, PostgresApplicationRecorder):
             SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
             SQL("SELECT {s}.{f}()").format(s=s, f=Identifier(f"{self.events_table_name}_lock")),
         ]
-        self._insert = SQL(
-            "INSERT INTO {s}.{t} (originator_id, originator_version, topic, state, "
-            "recorded_at, hash) VALUES (%s, %s, %s, %s, %s, %s)"
+        # Rows go in through COPY (text format: the id is hex text for the uuid column):
+        # half the client's CPU time of an `executemany` of INSERTs, and fewer messages to
+        # the server. It needs only the INSERT privilege, and fires no trigger an INSERT
+        # would not; a duplicate key fails it as it fails an INSERT.
+        self._copy = SQL(
+            "COPY {s}.{t} (originator_id, originator_version, topic, state, recorded_at, "
+            "hash) FROM STDIN"
         ).format(s=s, t=t)
         self._head = SQL(
             "SELECT notification_id, hash, recorded_at FROM {s}.{t} "
@@ -153,6 +157,13 @@ class LedgerPostgresRecorder(ChainLinker, PostgresApplicationRecorder):
             "originator_version, topic, state, recorded_at, hash FROM {s}.{t} "
             "WHERE notification_id >= %s AND notification_id <= %s "
             "ORDER BY notification_id LIMIT %s"
+        ).format(s=s, t=t)
+
+        # The verifier's fast path (chain.links_hold): the id and topic as the bytes hashed.
+        self._links = SQL(
+            "SELECT convert_to(replace(originator_id::text, '-', ''), 'UTF8'), "
+            "originator_version, convert_to(topic, 'UTF8'), state, recorded_at, hash "
+            "FROM {s}.{t} WHERE notification_id BETWEEN %s AND %s ORDER BY notification_id"
         ).format(s=s, t=t)
 
     # ------------------------------------------------------------------ schema
@@ -207,7 +218,9 @@ class LedgerPostgresRecorder(ChainLinker, PostgresApplicationRecorder):
                     )
                 params = self._link_rows(prev, stored_events)
                 if params:
-                    curs.executemany(self._insert, params)
+                    with curs.copy(self._copy) as copy:
+                        for linked in params:
+                            copy.write_row(linked)
                 if sources:
                     curs.executemany(self._upsert_source, list(sources.items()))
                 self._notify_channel(curs)
@@ -244,6 +257,15 @@ class LedgerPostgresRecorder(ChainLinker, PostgresApplicationRecorder):
         ):
             cur.execute(self._rows, (start, _MAX if stop is None else stop, limit))
             return cur.fetchall()
+
+    def chain_links(self, lo: int, hi: int) -> Generator[LinkRow, None, None]:
+        """Rows at positions `lo`..`hi` for the verifier's fast path (`chain.links_hold`);
+        each row is converted as it is consumed."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as cur,
+        ):
+            yield from cur.execute(self._links, (lo, hi))
 
     def chain_anchor(self, before: int) -> tuple[int, bytes, int] | None:
         """The last row before position `before`: (position, hash, recorded_at)."""

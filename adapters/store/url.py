@@ -15,6 +15,7 @@ from adapters.store.errors import StoreUrlError
 SQLITE_RECORDER = "adapters.store.sqlite:LedgerSQLiteRecorder"
 POSTGRES_RECORDER = "adapters.store.postgres:LedgerPostgresRecorder"
 POSTGRES_FACTORY = "adapters.store.postgres:LedgerPostgresFactory"
+ROLE_KEY = "POSTGRES_ROLE"  # the role PostgreSQL connections switch to (LedgerPostgresFactory)
 
 
 @dataclass(frozen=True)

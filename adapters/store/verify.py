@@ -23,34 +23,33 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import psycopg
-from eventsourcing.persistence import PersistenceError
-
-from adapters.store import open_recorder
-from adapters.store.chain import GENESIS, ChainRow, first_break, link
+from adapters.store import driver_errors, open_recorder
+from adapters.store.chain import GENESIS, ChainRow, LinkRow, first_break, link, links_hold
 from adapters.store.errors import StoreUnavailable
 from adapters.store.url import mask_url, parse_store_url
 
 BATCH = 20_000
-CHUNK = 100_000  # rows per task when several processes verify
-PARALLEL_MIN = 200_000  # below this, starting processes costs more than it saves
+CHUNK = 100_000  # at most this many positions per task when several processes verify
+TASKS_PER_JOB = 4  # smaller tasks near the end, so no process idles while one finishes
+PARALLEL_MIN = 50_000  # below this, starting processes (~15 ms) costs more than it saves
+MAX_JOBS = 4
 _EARLIEST = -(2**63)
-_READ_ERRORS = (PersistenceError, psycopg.Error, sqlite3.Error, OSError)
 
 Progress = Callable[[int], None]
 
 
 class ChainSource(Protocol):
     def chain_rows(self, start: int, limit: int, stop: int | None = None) -> list[ChainRow]: ...
+
+    def chain_links(self, lo: int, hi: int) -> Generator[LinkRow, None, None]: ...
 
     def chain_anchor(self, before: int) -> tuple[int, bytes, int] | None: ...
 
@@ -108,22 +107,34 @@ def scan(
     progress: Progress | None = None,
     batch: int = BATCH,
 ) -> tuple[int, int | None]:
-    """Check rows `start`..`stop`: (rows checked, first bad position or None)."""
+    """Check rows `start`..`stop`: (rows checked, first bad position or None).
+
+    Pages of `batch` positions go through the fast path (`links_hold`); a page it does not
+    pass is read again row by row (`chain_rows`, `first_break`), which names the row."""
     anchor = source.chain_anchor(start)
     prev, prev_recorded = (anchor[1], anchor[2]) if anchor else (GENESIS, _EARLIEST)
     checked = 0
     while start <= stop:
-        rows = source.chain_rows(start, batch, stop)
-        if not rows:
-            break
-        i = first_break(rows, prev, prev_recorded)
-        if i is not None:
-            return checked + i, rows[i][0]
-        checked += len(rows)
-        if progress is not None:
-            progress(len(rows))
-        last = rows[-1]
-        prev, prev_recorded, start = last[6], last[5], last[0] + 1
+        hi = min(start + batch - 1, stop)
+        links = source.chain_links(start, hi)
+        try:
+            held = links_hold(links, prev, prev_recorded)
+        finally:
+            links.close()
+        if held is None:
+            rows = source.chain_rows(start, batch, hi)
+            i = first_break(rows, prev, prev_recorded)
+            if i is not None:
+                return checked + i, rows[i][0]
+            # Sound after all: a value stored with another type, equal through the casts.
+            if rows:
+                prev, prev_recorded = rows[-1][6], rows[-1][5]
+            held = (len(rows), prev, prev_recorded)
+        count, prev, prev_recorded = held
+        checked += count
+        if progress is not None and count:
+            progress(count)
+        start = hi + 1
     return checked, None
 
 
@@ -175,17 +186,18 @@ def verify_parallel(
     progress: Progress | None = None,
     on_plan: Callable[[int, int], None] | None = None,
     batch: int = BATCH,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
     timer: Callable[[], float] = time.perf_counter,
 ) -> ChainReport:
     """Verify with `jobs` processes, each opening its own source with `opener()` (a context
-    manager); ranges of `chunk` positions, results taken in order so the first bad
-    position is the same as one pass would find. `on_plan(first, head)` is called once
-    the range is known."""
+    manager); ranges of `chunk` positions (default: see `task_size`), results taken in
+    order so the first bad position is the same as one pass would find.
+    `on_plan(first, head)` is called once the range is known."""
     started = timer()
     since = max(since, 1)
     with opener() as source:
         head_position, head_hash = _head(source)
+    chunk = chunk or task_size(head_position - since + 1, jobs)
     tasks = [
         (lo, min(lo + chunk - 1, head_position), batch)
         for lo in range(since, head_position + 1, chunk)
@@ -207,6 +219,25 @@ def verify_parallel(
         with opener() as source:
             brk = diagnose(source, bad)
     return ChainReport(checked, head_position, head_hash, brk, timer() - started)
+
+
+def task_size(positions: int, jobs: int) -> int:
+    """Positions per task: about TASKS_PER_JOB tasks per process, so that a process slowed
+    by other load on the machine does not leave the others idle at the end; at most CHUNK,
+    at least one page."""
+    return max(BATCH, min(CHUNK, -(-positions // (jobs * TASKS_PER_JOB))))
+
+
+def default_jobs(positions: int) -> int:
+    """One process for a short log; otherwise one per core this process may use (up to
+    MAX_JOBS): each checks ranges on its own, the parent only collects."""
+    if positions < PARALLEL_MIN:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return min(cores, MAX_JOBS)
 
 
 @contextmanager
@@ -314,7 +345,7 @@ def verify_store(
             head = rec.chain_head()
         todo = (head[0] if head else 0) - since + 1
         if jobs is None:
-            jobs = min(os.cpu_count() or 1, 4) if todo >= PARALLEL_MIN else 1
+            jobs = default_jobs(todo)
         if jobs > 1:
             return verify_parallel(
                 opener, since=since, jobs=jobs, progress=progress, on_plan=on_plan
@@ -323,5 +354,5 @@ def verify_store(
             if on_plan is not None:
                 on_plan(since, head[0] if head else 0)
             return verify_chain(rec, since=since, progress=progress)
-    except _READ_ERRORS as e:
+    except driver_errors(location) as e:
         raise StoreUnavailable(f"cannot read store {mask_url(url)}: {e}") from e

@@ -5,18 +5,35 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Generator
 from uuid import UUID
 
 import pytest
 
-from adapters.store.chain import GENESIS, ChainRow, chained, first_break, row_hash
+from adapters.store.chain import (
+    GENESIS,
+    ChainRow,
+    LinkRow,
+    chained,
+    first_break,
+    links_hold,
+    row_hash,
+)
 from adapters.store.roles import (
     RoleNameError,
     RoleNames,
     connect_options,
     resolve_role,
 )
-from adapters.store.verify import diagnose, verify_chain
+from adapters.store.verify import (
+    BATCH,
+    CHUNK,
+    PARALLEL_MIN,
+    default_jobs,
+    diagnose,
+    task_size,
+    verify_chain,
+)
 from domain.codec import LedgerStoredEvent
 
 
@@ -29,6 +46,10 @@ class MemoryLog:
     def chain_rows(self, start: int, limit: int, stop: int | None = None) -> list[ChainRow]:
         top = stop if stop is not None else 2**63
         return [r for r in self.rows if start <= r[0] <= top][:limit]
+
+    def chain_links(self, lo: int, hi: int) -> Generator[LinkRow, None, None]:
+        for _pos, oid, version, topic, state, recorded_at, stored in self.chain_rows(lo, 2**63, hi):
+            yield oid.encode(), version, topic.encode(), state, recorded_at, stored
 
     def chain_anchor(self, before: int) -> tuple[int, bytes, int] | None:
         prior = [r for r in self.rows if r[0] < before]
@@ -83,6 +104,36 @@ def test_a_recorded_time_going_backwards_is_a_break() -> None:
     assert first_break(rows, GENESIS, rows[0][5] + 1) == 0
 
 
+def test_the_fast_path_says_sound_only_when_first_break_does() -> None:
+    memory = log(5)
+    last = memory.rows[-1]
+    assert links_hold(memory.chain_links(1, 5), GENESIS, -1) == (5, last[6], last[5])
+    assert links_hold(memory.chain_links(1, 5), GENESIS, last[5] + 1) is None
+    r = memory.rows[2]
+    memory.rows[2] = (*r[:4], b"{}", *r[5:])
+    assert links_hold(memory.chain_links(1, 5), GENESIS, -1) is None
+
+
+class Retyped(MemoryLog):
+    """A store whose fast read returns a version as text (SQLite keeps the type a value
+    was written with); its careful read (`chain_rows`) casts it back."""
+
+    def chain_links(self, lo: int, hi: int) -> Generator[LinkRow, None, None]:
+        for oid, version, topic, state, recorded_at, stored in super().chain_links(lo, hi):
+            yield oid, str(version), topic, state, recorded_at, stored  # type: ignore[misc]
+
+
+def test_a_value_of_another_type_sends_the_page_to_the_careful_path() -> None:
+    rows = log(5).rows
+    assert links_hold(Retyped(rows).chain_links(1, 5), GENESIS, -1) is None
+    report = verify_chain(Retyped(rows), batch=2)
+    assert report.ok and report.events == 5
+    r = rows[3]
+    rows[3] = (*r[:4], b"{}", *r[5:])
+    brk = verify_chain(Retyped(rows), batch=2).first_break
+    assert brk is not None and (brk.position, brk.kind) == (4, "changed")
+
+
 def test_gaps_in_positions_are_not_breaks() -> None:
     memory = log(5, [1, 2, 5, 6, 9])
     report = verify_chain(memory, batch=2)
@@ -105,6 +156,12 @@ def test_a_changed_head_row_is_reported_as_changed() -> None:
     report = verify_chain(memory)
     assert report.first_break is not None
     assert (report.first_break.position, report.first_break.kind) == (4, "changed")
+
+
+def test_parallel_ranges_give_every_process_several_tasks() -> None:
+    assert task_size(290_000, 2) * 8 >= 290_000 > task_size(290_000, 2) * 7  # 8 tasks, not 3
+    assert task_size(10_000_000, 2) == CHUNK and task_size(1_000, 4) == BATCH
+    assert default_jobs(PARALLEL_MIN - 1) == 1 and default_jobs(PARALLEL_MIN) >= 1
 
 
 def test_role_kinds_resolve_through_names_and_env() -> None:

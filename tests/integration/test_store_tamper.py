@@ -226,6 +226,24 @@ def test_a_row_inserted_out_of_order_is_found(store_url: str) -> None:
     assert_break(verify(store_url), head + 1, "out_of_order")
 
 
+def test_a_value_stored_with_another_type_is_read_as_before(sqlite_url: str) -> None:
+    """SQLite keeps the type a value was written with. A value retyped without changing
+    it (7 -> '7') fails the verifier's fast path, which reads columns as stored; the
+    careful path reads them through casts, as ever, and finds the row sound. A retyped
+    value that differs is found like any edit."""
+    head = populate(sqlite_url)
+    forced(
+        sqlite_url,
+        "UPDATE ledger_events SET originator_version = CAST(originator_version AS TEXT), "
+        "recorded_at = CAST(recorded_at AS REAL), state = CAST(state AS TEXT) "
+        "WHERE {pos} IN (3, 30)",
+    )
+    report = verify(sqlite_url)
+    assert report.ok and report.events == head
+    forced(sqlite_url, "UPDATE ledger_events SET originator_version = '1x' WHERE {pos} = 30")
+    assert_break(verify(sqlite_url), 30, "changed")
+
+
 def _gap(url: str) -> int:
     """A rolled-back append leaves a gap in PostgreSQL's ids: returns its first id."""
     with open_recorder(url) as rec:
