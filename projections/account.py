@@ -1,11 +1,11 @@
 """Read model `account`: cash, equity, high-water mark and drawdown, now and as a curve.
 
-Equity is computed by the domain itself: an in-memory `Ledger` to which the projection
-applies the position, market and account events (`Ledger.apply`, the one state
-mutation the live ledger uses), so the figures cannot drift from `domain/account.py`.
-Order, kill-switch and other events do not touch the account and are not read. The
-Ledger is made from the log's `AccountOpened` (name, currency, starting equity), not
-from the reader's settings.
+The figures come from the events' own fields (`projections.equity`: cash deltas,
+quantities after each fill, market prices), in the ledger's arithmetic, so they equal
+the ledger's account to the last digit without decoding events or running
+`Ledger.apply`. Order, kill-switch and other events do not touch the account and are
+not read. The account is made from the log's `AccountOpened` (name, currency, starting
+equity), not from the reader's settings.
 
 Tables:
 - `account`: one row per account, the current figures, plus the resume state
@@ -19,19 +19,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData, Table, Text, select
 
 from domain import events as ev
-from domain.ledger import Ledger, LedgerConfig
-from projections.account_state import dump_state, keep_last_fill, load_state
+from domain.account import Account
+from projections.account_state import dump_state, load_state
 from projections.base import EventRejected, Projection, insert_rows, upsert_rows
+from projections.equity import EquityBook
 from projections.log import LogEvent, topics_for
-from projections.schema import table_name
+from projections.schema import LOG_POSITION, table_name
 
-_PRICED = (ev.PositionEvent, ev.MarketEvent)
-_ALWAYS_ROW = (ev.PositionEvent, ev.AccountOpened)
+_OPENED = ev.AccountOpened.__name__
+_FILLS = frozenset(c.__name__ for c in (ev.PositionFillApplied, ev.PositionFillCorrected))
+_MARKET = {
+    ev.MarketBarRecorded.__name__: EquityBook.bar,
+    ev.MarketTickRecorded.__name__: EquityBook.tick,
+}
 
 
 class AccountProjection(Projection):
@@ -67,7 +71,7 @@ class AccountProjection(Projection):
             Table(
                 curve,
                 metadata,
-                Column("position", BigInteger, primary_key=True, autoincrement=False),
+                Column("position", LOG_POSITION, primary_key=True, autoincrement=False),
                 Column("account", Text, nullable=False),
                 Column("recorded_at", BigInteger, nullable=False),
                 Column("event_type", Text, nullable=False),
@@ -88,75 +92,90 @@ class AccountProjection(Projection):
 
     def __init__(self, version: int, codec: Any) -> None:
         super().__init__(version, codec)
-        self._ledger: Ledger | None = None
+        self._book: EquityBook | None = None
         self._curve: list[tuple[Any, ...]] = []
-        self._marks: dict[str, dict[str, Any]] = {}
-        self._last: tuple[int, int] | None = None  # (version, position) of the last event
-        self._uuids: dict[str, UUID] = {}
+        # Symbols whose mark the batch may have moved -> global position of the last such
+        # event. A mark changes only with its own symbol's events, so its value at the
+        # flush is its value after that event.
+        self._touched: dict[str, int] = {}
+        self._upto: int | None = None  # global position of the batch's last event
+
+    @property
+    def book(self) -> EquityBook | None:
+        """The figures after the events applied so far (None before the account opened)."""
+        return self._book
 
     def load(self, conn: Connection) -> None:
         self.discard()
         state = conn.scalar(select(self.table("account").c.state))
-        self._ledger = load_state(state) if state is not None else None
+        self._book = load_state(state) if state is not None else None
 
     def apply(self, event: LogEvent) -> None:
-        # The originators here are a few positions, markets and the account: reuse their UUIDs.
-        oid = self._uuids.get(event.originator_id)
-        if oid is None:
-            oid = self._uuids[event.originator_id] = UUID(event.originator_id)
-        e = event.event(self.codec, oid)
-        ledger = self._ledger
-        if ledger is None:
-            if not isinstance(e, ev.AccountOpened):
+        book = self._book
+        kind = event.type_name
+        self._upto = position = event.position
+        if kind in _FILLS and book is not None:  # the hot path: one row per fill
+            d = event.data
+            book.fill(d)
+            self._touched[d["symbol"]] = position
+            self._row(event, book.account)
+            return
+        if book is None:
+            if kind != _OPENED:
                 raise EventRejected(
-                    event.position,
-                    event.type_name,
-                    "an account event before the account was opened",
+                    position, kind, "an account event before the account was opened"
                 )
-            ledger = self._ledger = Ledger(
-                LedgerConfig(
-                    account=e.account, currency=e.currency, starting_equity=e.starting_equity
-                )
-            )
-        a = ledger.account
+            opened = event.event(self.codec)
+            if not isinstance(opened, ev.AccountOpened):
+                raise EventRejected(position, kind, "not an AccountOpened event")
+            book = self._book = EquityBook.opened(opened)
+            self._row(event, book.account)
+            return
+        a = book.account
         before = (a.cash, a.market_value, a.high_water_mark)
-        ledger.apply(e)
-        if isinstance(e, _PRICED):
-            mark = a.marks.get(e.symbol)
-            if mark is not None:
-                self._marks[e.symbol] = {
-                    "symbol": e.symbol,
-                    "price": str(mark),
-                    "position": event.position,
-                }
-        if isinstance(e, _ALWAYS_ROW) or before != (
-            a.cash,
-            a.market_value,
-            a.high_water_mark,
-        ):
-            equity = a.equity()
-            self._curve.append(
-                (
-                    event.position,
-                    a.name,
-                    event.recorded_at,
-                    event.type_name,
-                    str(a.cash),
-                    str(equity),
-                    str(a.high_water_mark),
-                    str(a.drawdown(equity)),
-                )
+        handler = _MARKET.get(kind)
+        if handler is not None:
+            d = event.data
+            handler(book, d)
+            self._touched[d["symbol"]] = position
+        else:  # AccountOpened again, AccountDayRolled: the Account's own events
+            e = event.event(self.codec)
+            if not isinstance(e, ev.AccountOpened | ev.AccountDayRolled):
+                raise EventRejected(position, kind, "not an event of the account")
+            book.apply_account_event(e)
+        if kind == _OPENED or before != (a.cash, a.market_value, a.high_water_mark):
+            self._row(event, a)
+
+    def _row(self, event: LogEvent, a: Account) -> None:
+        equity = a.equity()
+        self._curve.append(
+            (
+                event.position,
+                a.name,
+                event.recorded_at,
+                event.type_name,
+                str(a.cash),
+                str(equity),
+                str(a.high_water_mark),
+                str(a.drawdown(equity)),
             )
-        self._last = (a.version, event.position)
+        )
 
     def flush(self, conn: Connection) -> None:
-        ledger = self._ledger
-        if ledger is not None and self._last is not None:
+        book = self._book
+        if book is not None and self._upto is not None:
+            a = book.account
             insert_rows(conn, self.table("account_curve"), self._curve)
-            upsert_rows(conn, self.table("account_marks"), list(self._marks.values()), ["symbol"])
-            # Bounded memory and state, the same whatever the batches (see account_state).
-            keep_last_fill(ledger)
-            a = ledger.account
+            upsert_rows(
+                conn,
+                self.table("account_marks"),
+                [
+                    {"symbol": symbol, "price": str(a.marks[symbol]), "position": position}
+                    for symbol, position in self._touched.items()
+                    if symbol in a.marks
+                ],
+                ["symbol"],
+            )
             equity = a.equity()
             upsert_rows(
                 conn,
@@ -172,19 +191,19 @@ class AccountProjection(Projection):
                         "drawdown": str(a.drawdown(equity)),
                         "day": a.day.isoformat() if a.day is not None else None,
                         "opening_equity": str(a.opening_equity),
-                        "version": self._last[0],
-                        "position": self._last[1],
-                        "state": dump_state(ledger),
+                        "version": a.version,
+                        "position": self._upto,
+                        "state": dump_state(book),
                     }
                 ],
                 ["account"],
             )
         self._curve.clear()
-        self._marks.clear()
-        self._last = None
+        self._touched.clear()
+        self._upto = None
 
     def discard(self) -> None:
-        self._ledger = None
+        self._book = None
         self._curve.clear()
-        self._marks.clear()
-        self._last = None
+        self._touched.clear()
+        self._upto = None

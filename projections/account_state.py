@@ -1,20 +1,16 @@
-"""The account projection's resume state: the part of a Ledger that equity depends on.
+"""The account projection's resume state: an `EquityBook`, stored with every batch.
 
-The account projection runs the domain's own `Ledger.apply` over position, market and
-account events, so its figures are the ledger's by construction. To resume from its
-checkpoint in a later process it stores, with every batch, what `Ledger.apply` reads
-for those events: the Account, the Positions, and the latest bar and tick times that
-decide whether a price is a new mark.
+To resume from its checkpoint in a later process the account projection stores what
+its figures depend on (`projections.equity`): the Account, each position's last fill
+(exec id and price) and the time of each market stream's last mark.
 
 The objects are stored field by field from their type hints (new fields are picked up;
 a type this codec does not know fails loudly), as canonical JSON with Decimals as
 exact strings (never pickle: the database must not be able to run code).
 
-A Position keeps only its last fill: `Position.apply` reads the fill sequence only to
-know the last fill's price (the account's mark until the market marks the symbol), and
-keeping every fill would make the state grow with the log. A correction of an earlier
-fill leaves the last one in place; a correction of the last one replaces it, exactly as
-with the whole sequence (tests/unit/projections: test_a_position_keeps_its_last_fill).
+Format 2, written by the versions that ran `Ledger.apply` (the Account, whole
+Positions truncated to their last fill, and the full last tick), is still read: its
+positions' last fills and its ticks' times are exactly what format 3 keeps.
 """
 
 from __future__ import annotations
@@ -32,12 +28,18 @@ from uuid import UUID
 import orjson
 
 from domain.account import Account
-from domain.ledger import Ledger, LedgerConfig
 from domain.position import Position
+from projections.equity import EquityBook
 
-FORMAT = 2
+FORMAT = 3
 
 _PARTS: dict[str, Any] = {
+    "account": Account,
+    "last_fill": dict[tuple[str, str], tuple[str, Decimal]],
+    "last_bar": dict[tuple[str, str | None], datetime],
+    "last_tick": dict[str, datetime],
+}
+_PARTS_V2: dict[str, Any] = {
     "account": Account,
     "positions": dict[tuple[str, str], Position],
     "last_bar": dict[tuple[str, str | None], datetime],
@@ -122,37 +124,37 @@ def _decode(data: Any, hint: Any) -> Any:
     raise AccountStateError(f"cannot read a value of type {hint!r}")
 
 
-def keep_last_fill(ledger: Ledger) -> None:
-    """Bound the positions' memory to what `Position.apply` needs (see the module doc)."""
-    for p in ledger.positions.values():
-        if len(p.fills) > 1:
-            last = next(reversed(p.fills))
-            p.fills = {last: p.fills[last]}
-
-
-def dump_state(ledger: Ledger) -> str:
+def dump_state(book: EquityBook) -> str:
     state: dict[str, Any] = {"format": FORMAT}
     for name, hint in _PARTS.items():
-        state[name] = _encode(getattr(ledger, name), hint)
+        state[name] = _encode(getattr(book, name), hint)
     return orjson.dumps(state).decode()
 
 
-def load_state(text: str) -> Ledger:
+def load_state(text: str) -> EquityBook:
     try:
         s = orjson.loads(text)
-        if not isinstance(s, dict) or s.get("format") != FORMAT:
-            found = s.get("format") if isinstance(s, dict) else None
-            raise AccountStateError(f"account state format {found!r} is not {FORMAT}")
-        account: Account = _decode(s["account"], Account)
-        ledger = Ledger(
-            LedgerConfig(
-                account=account.name,
-                currency=account.currency,
-                starting_equity=account.starting_equity,
-            )
-        )
-        for name, hint in _PARTS.items():
-            setattr(ledger, name, _decode(s[name], hint))
+        found = s.get("format") if isinstance(s, dict) else None
+        if found == FORMAT:
+            return EquityBook(**{name: _decode(s[name], hint) for name, hint in _PARTS.items()})
+        if found == 2:
+            return _from_format_2(s)
+        raise AccountStateError(f"account state format {found!r} is not {FORMAT} (nor 2)")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as e:
         raise AccountStateError(f"cannot read the stored account state: {e}") from e
-    return ledger
+
+
+def _from_format_2(s: dict[str, Any]) -> EquityBook:
+    parts = {name: _decode(s[name], hint) for name, hint in _PARTS_V2.items()}
+    positions: dict[tuple[str, str], Position] = parts["positions"]
+    return EquityBook(
+        account=parts["account"],
+        last_fill={
+            key: (f.exec_id, f.price)
+            for key, p in positions.items()
+            if p.fills
+            for f in [next(reversed(p.fills.values()))]
+        },
+        last_bar=parts["last_bar"],
+        last_tick={symbol: tick[0] for symbol, tick in parts["last_tick"].items()},
+    )

@@ -21,7 +21,7 @@ from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData,
 from domain import events as ev
 from projections.base import EventRejected, Projection, insert_rows
 from projections.log import LogEvent
-from projections.schema import table_name
+from projections.schema import LOG_POSITION, table_name
 
 _INTENT = ev.OrderIntentRecorded.__name__
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,7 +45,7 @@ class AuditIndexProjection(Projection):
             Table(
                 name,
                 metadata,
-                Column("position", BigInteger, primary_key=True, autoincrement=False),
+                Column("position", LOG_POSITION, primary_key=True, autoincrement=False),
                 Column("aggregate_type", Text, nullable=False),
                 Column("aggregate_id", Text, nullable=False),
                 Column("aggregate_version", Integer, nullable=False),
@@ -64,9 +64,11 @@ class AuditIndexProjection(Projection):
 
     def __init__(self, version: int, codec: Any) -> None:
         super().__init__(version, codec)
-        self._rows: list[list[Any]] = []
+        self._rows: list[tuple[Any, ...]] = []
         self._unresolved: list[tuple[int, str]] = []  # (row index, intent id)
         self._symbols: dict[str, str] = {}
+        # The events of one input share its time: convert each distinct text once.
+        self._occurred: tuple[str, int] = ("", 0)
 
     def apply(self, event: LogEvent) -> None:
         kind = event.kind
@@ -75,8 +77,7 @@ class AuditIndexProjection(Projection):
         if aggregate == "Order":
             intent = event.originator_id
             if kind.name == _INTENT:
-                symbol = d["symbol"]
-                self._symbols[intent] = symbol
+                symbol = self._symbols[intent] = d["symbol"]
             else:
                 symbol = self._symbols.get(intent)
                 if symbol is None:
@@ -87,8 +88,13 @@ class AuditIndexProjection(Projection):
             symbol = d["symbol"]
         elif aggregate == "HeldReports":
             intent, symbol = d["intent_id"], orjson.loads(d["report"]).get("symbol")
+        text, occurred = self._occurred
+        if d["occurred_at"] != text:
+            text = d["occurred_at"]
+            occurred = _micros(text)
+            self._occurred = (text, occurred)
         self._rows.append(
-            [
+            (
                 event.position,
                 aggregate,
                 event.originator_id,
@@ -96,17 +102,17 @@ class AuditIndexProjection(Projection):
                 kind.name,
                 intent,
                 symbol,
-                _micros(d["occurred_at"]),
+                occurred,
                 event.recorded_at,
                 d["source"],
-            ]
+            )
         )
 
     def flush(self, conn: Connection) -> None:
         table = self.table("audit_index")
         if self._unresolved:
             self._resolve(conn, table)
-        insert_rows(conn, table, [tuple(r) for r in self._rows])
+        insert_rows(conn, table, self._rows)
         self._rows.clear()
         if len(self._symbols) > _CACHE_LIMIT:
             self._symbols.clear()
@@ -122,12 +128,12 @@ class AuditIndexProjection(Projection):
                 self._symbols[intent] = symbol
         for index, intent in self._unresolved:
             symbol = self._symbols.get(intent)
+            row = self._rows[index]
             if symbol is None:
-                row = self._rows[index]
                 raise EventRejected(
                     row[0], row[4], f"no order {intent} (its intent was never recorded)"
                 )
-            self._rows[index][6] = symbol
+            self._rows[index] = (*row[:6], symbol, *row[7:])
         self._unresolved.clear()
 
     def discard(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, MetaData, Table
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import IntegrityError
 
 from domain.codec import EventCodec
 from projections.log import LogEvent
@@ -103,7 +104,8 @@ class Projection(ABC):
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Multi-row INSERT of tuples in column order, straight to the driver's executemany.
+    """New rows as tuples in column order, straight to the driver: an executemany INSERT
+    (SQLite), COPY (PostgreSQL).
 
     This is the hot path of a rebuild (one audit row per event): building dicts for
     SQLAlchemy's parameter processing costs about twice the insert itself.
@@ -112,12 +114,33 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]])
         return
     dialect = conn.dialect
     prep = dialect.identifier_preparer
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
     cols = ", ".join(prep.quote(c.name) for c in table.columns)
-    marks = ", ".join(marker for _ in table.columns)
+    if dialect.name == "postgresql":
+        _copy_rows(conn, f"COPY {prep.format_table(table)} ({cols}) FROM STDIN", rows)
+        return
+    marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in table.columns)
     conn.exec_driver_sql(
         f"INSERT INTO {prep.format_table(table)} ({cols}) VALUES ({marks})", list(rows)
     )
+
+
+def _copy_rows(conn: Connection, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """PostgreSQL: stream the rows with COPY on the connection's own transaction.
+
+    psycopg's executemany sends one Bind/Execute per row through Python code (pipeline
+    mode), which costs several times the rows themselves; COPY streams them. A row the
+    table refuses (a duplicate key) raises SQLAlchemy's IntegrityError, as an INSERT would.
+    """
+    dbapi: Any = conn.connection.dbapi_connection
+    cursor = dbapi.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except conn.dialect.dbapi.IntegrityError as e:  # type: ignore[union-attr]
+        raise IntegrityError(statement, None, e) from e
+    finally:
+        cursor.close()
 
 
 def upsert_rows(

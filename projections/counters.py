@@ -44,17 +44,22 @@ class MetricsProjection(Projection):
 
     def __init__(self, version: int, codec: Any) -> None:
         super().__init__(version, codec)
+        self._types: dict[str, int] = {}  # events by type: the hot path, one per event
         self._counts: Counter[tuple[str, str]] = Counter()
 
     def apply(self, event: LogEvent) -> None:
         kind = event.type_name
-        self._counts[(EVENTS_APPENDED, kind)] += 1
+        types = self._types
+        types[kind] = types.get(kind, 0) + 1
         if kind == _QUARANTINED:
             self._counts[(QUARANTINED, "")] += 1
         elif kind == _TRIPPED:
             self._counts[(KILLSWITCH_TRIPS, event.data["trigger"])] += 1
 
     def flush(self, conn: Connection) -> None:
+        for kind, n in self._types.items():
+            self._counts[(EVENTS_APPENDED, kind)] += n
+        self._types.clear()
         rows = [
             {"metric": m, "label": label, "value": n}
             for (m, label), n in sorted(self._counts.items())
@@ -63,4 +68,5 @@ class MetricsProjection(Projection):
         self._counts.clear()
 
     def discard(self) -> None:
+        self._types.clear()
         self._counts.clear()

@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from domain import events as ev
 from projections.base import EventRejected, Projection, insert_rows
@@ -139,9 +140,7 @@ class OrdersProjection(Projection):
 
     def flush(self, conn: Connection) -> None:
         table = self.table("orders")
-        self._check_new(conn, table)
-        row_of = itemgetter(*self._COLUMNS)
-        insert_rows(conn, table, [row_of(r) for r in self._new.values()])
+        self._insert_new(conn, table)
         if self._changed:
             self._check_known(conn, table)
             c = table.c
@@ -170,10 +169,23 @@ class OrdersProjection(Projection):
             found.update(conn.scalars(q))
         return found
 
-    def _check_new(self, conn: Connection, table: Table) -> None:
-        """An intent already in the table would be a second intent event for one order."""
+    def _insert_new(self, conn: Connection, table: Table) -> None:
+        """Insert the batch's new orders. An intent already in the table would be a second
+        intent event for one order: the primary key refuses it, and only then (under a
+        savepoint, so that PostgreSQL's transaction stays usable) is it looked for, to
+        name the event. Asking first for every batch would cost more than the insert."""
         if not self._new:
             return
+        row_of = itemgetter(*self._COLUMNS)
+        try:
+            with conn.begin_nested():
+                insert_rows(conn, table, [row_of(r) for r in self._new.values()])
+        except IntegrityError:
+            self._check_new(conn, table)
+            raise
+
+    def _check_new(self, conn: Connection, table: Table) -> None:
+        """Name the first intent of the batch that is already in the table, if any."""
         dup = self._existing(conn, table, list(self._new))
         if dup:
             first = min((self._new[i] for i in dup), key=lambda r: int(r["seq"]))

@@ -8,6 +8,7 @@ here, and the exact Decimal text of the log (what `ledger positions` prints).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, Table, Text
@@ -16,6 +17,9 @@ from domain import events as ev
 from projections.base import Projection, upsert_rows
 from projections.log import LogEvent, topics_for
 from projections.schema import table_name
+
+_FIGURE_NAMES = ("quantity", "avg_price", "realized_pnl", "commission", "multiplier")
+_FIGURES = itemgetter(*_FIGURE_NAMES)
 
 
 class PositionsProjection(Projection):
@@ -42,26 +46,27 @@ class PositionsProjection(Projection):
 
     def __init__(self, version: int, codec: Any) -> None:
         super().__init__(version, codec)
-        self._rows: dict[tuple[str, str], dict[str, Any]] = {}
+        # (account, symbol) -> the figures of the position's last event in the batch, its
+        # aggregate version and global position. Rows are made for the last ones only.
+        self._last: dict[tuple[str, str], tuple[tuple[str, ...], int, int]] = {}
 
     def apply(self, event: LogEvent) -> None:
         d = event.data
-        key = (d["account"], d["symbol"])
-        self._rows[key] = {
-            "account": key[0],
-            "symbol": key[1],
-            "quantity": d["quantity"],
-            "avg_price": d["avg_price"],
-            "realized_pnl": d["realized_pnl"],
-            "commission": d["commission"],
-            "multiplier": d["multiplier"],
-            "version": event.version,
-            "position": event.position,
-        }
+        self._last[(d["account"], d["symbol"])] = (_FIGURES(d), event.version, event.position)
 
     def flush(self, conn: Connection) -> None:
-        upsert_rows(conn, self.table("positions"), list(self._rows.values()), ["account", "symbol"])
-        self._rows.clear()
+        rows = [
+            {
+                "account": account,
+                "symbol": symbol,
+                **dict(zip(_FIGURE_NAMES, figures, strict=True)),
+                "version": version,
+                "position": position,
+            }
+            for (account, symbol), (figures, version, position) in self._last.items()
+        ]
+        upsert_rows(conn, self.table("positions"), rows, ["account", "symbol"])
+        self._last.clear()
 
     def discard(self) -> None:
-        self._rows.clear()
+        self._last.clear()

@@ -19,6 +19,11 @@ A projection that cannot process an event stops the batch: the transaction rolls
 back, `ProjectionFailed` names the event's global position and type, and the
 checkpoint stays before it (fail-stop, never skip). Restarted, it resumes from there.
 
+A rebuild's versions, which no other process writes, may instead be read and applied
+outside the write transaction (`run_detached`: a read snapshot, then a short write
+transaction that checks the checkpoints again): only the writing holds the lock, so the
+ledger's writers wait less and two build processes can work at once (`projections.build`).
+
 The live versions are read under a share lock in every transaction, so a
 `ledger rebuild` swapping versions (an UPDATE of those rows) waits for a running
 batch, and the next batch follows the new version. A runner built with fixed
@@ -63,6 +68,24 @@ class Step:
 
 
 Progress = Callable[[Step, int], None]  # (step, head)
+
+
+class CheckpointMoved(ProjectionError):
+    """Another process moved a checkpoint while this one was applying a batch after it."""
+
+
+@dataclass(slots=True)
+class _Batch:
+    behind: list[Projection]  # the projections this batch moves
+    checkpoints: dict[tuple[str, int], int]  # (name, version) -> position, as read
+    start: int
+    upto: int
+    events: Sequence[LogEvent]
+    head: int
+
+    @property
+    def step(self) -> Step:
+        return Step(self.upto - self.start, len(self.events), self.upto)
 
 
 def set_up(engine: Engine, names: Sequence[str] = ALL) -> None:
@@ -141,30 +164,76 @@ class ProjectionRunner:
 
     def step(self, conn: Connection) -> tuple[Step, int]:
         """One batch inside the caller's transaction: (what it did, the log's head)."""
+        batch = self._plan(conn, lock=True)
+        if batch.behind:
+            self._apply(conn, batch)
+            self._write(conn, batch)
+        return batch.step, batch.head
+
+    def run_detached(self, read_engine: Engine) -> tuple[Step, int]:
+        """One batch read and applied outside the write transaction, written in a short one.
+
+        For versions that no other process writes (a rebuild's): the log and the
+        projections' state are read in a read transaction (a snapshot) and the batch is
+        applied in memory meanwhile the ledger's writers, and other rebuild workers, can
+        write; only the rows and the checkpoints take the write lock. The checkpoints are
+        read again under the lock: if one moved, nothing is written (`CheckpointMoved`).
+        """
+        try:
+            with read_engine.connect() as rconn:
+                batch = self._plan(rconn, lock=False)
+                if batch.behind:
+                    self._apply(rconn, batch)
+            if batch.behind:
+                with self.engine.begin() as conn:
+                    keys = [(p.name, p.version) for p in batch.behind]
+                    now = checkpoints(conn, keys, lock=True)
+                    moved = [k for k in keys if now.get(k) != batch.checkpoints[k]]
+                    if moved:
+                        raise CheckpointMoved(f"checkpoints moved meanwhile: {moved}")
+                    self._write(conn, batch)
+            return batch.step, batch.head
+        except ProjectionFailed as f:
+            self._forget()
+            self.failed[f.projection] = f
+            raise
+        except BaseException:
+            self._forget()
+            raise
+
+    def _plan(self, conn: Connection, *, lock: bool) -> _Batch:
+        """The projections behind the log's head and the batch of events they read next."""
         projections = self._bind(conn)
-        cps = checkpoints(conn, [(p.name, p.version) for p in projections], lock=True)
+        cps = checkpoints(conn, [(p.name, p.version) for p in projections], lock=lock)
         head = self.source.head(conn)
         behind = [p for p in projections if cps[(p.name, p.version)] < head]
         if not behind:
-            return Step(0, 0, head), head
+            return _Batch([], cps, head, head, [], head)
         start = min(cps[(p.name, p.version)] for p in behind)
         upto = min(start + self.batch_size, head)
         topics: frozenset[str] | None = frozenset()
         for p in behind:
             topics = None if topics is None or p.topics is None else topics | p.topics
-        events = self.source.read(conn, start, upto, topics)
-        for p in behind:
-            cp = cps[(p.name, p.version)]
+        return _Batch(behind, cps, start, upto, self.source.read(conn, start, upto, topics), head)
+
+    def _apply(self, conn: Connection, batch: _Batch) -> None:
+        """Feed each projection the batch's events after its own checkpoint (memory only;
+        a projection's state is loaded first from `conn` when it is not in memory)."""
+        for p in batch.behind:
+            cp = batch.checkpoints[(p.name, p.version)]
             if self._loaded.get(p.name) != (p.version, cp):
                 p.load(conn)
-            self._feed(p, cp, events)
+            self._feed(p, cp, batch.events)
+
+    def _write(self, conn: Connection, batch: _Batch) -> None:
+        for p in batch.behind:
             try:
                 p.flush(conn)
             except EventRejected as x:
+                cp = batch.checkpoints[(p.name, p.version)]
                 raise self._failed(p, x.position, x.event_type, x.reason, cp) from x
-            set_checkpoint(conn, p.name, p.version, upto)
-            self._loaded[p.name] = (p.version, upto)
-        return Step(upto - start, len(events), upto), head
+            set_checkpoint(conn, p.name, p.version, batch.upto)
+            self._loaded[p.name] = (p.version, batch.upto)
 
     def _feed(self, p: Projection, cp: int, events: Sequence[LogEvent]) -> None:
         wanted, apply = p.topics, p.apply

@@ -35,6 +35,11 @@ from sqlalchemy.schema import CreateTable
 
 PREFIX = "proj_"
 
+# A global log position as a primary key. On SQLite only a column declared exactly
+# INTEGER is the table's rowid; any other type (BIGINT) gets a separate unique index
+# that every insert updates too. SQLite integers are 64-bit either way.
+LOG_POSITION = BigInteger().with_variant(Integer, "sqlite")
+
 _core = MetaData()
 
 versions_table = Table(

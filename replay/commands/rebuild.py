@@ -8,6 +8,7 @@ stderr when it is a terminal; a summary line on stdout (or a JSON/CSV document).
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -25,6 +26,9 @@ from replay.errors import USAGE, CliError
 from replay.render import emit_doc
 from replay.runtime import common_options, runtime, stderr_is_tty
 
+# Two processes build at once where two cores are (projections.build); one otherwise.
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)
+
 
 @click.command()
 @click.argument("names", nargs=-1, metavar="[NAME]...")
@@ -36,6 +40,13 @@ from replay.runtime import common_options, runtime, stderr_is_tty
     show_default=True,
     help="Events per transaction.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=2),
+    default=DEFAULT_JOBS,
+    show_default=True,
+    help="Processes building at once (2: the audit index and counters in a second one).",
+)
 @common_options
 @click.pass_context
 def rebuild(
@@ -43,6 +54,7 @@ def rebuild(
     names: tuple[str, ...],
     all_: bool,
     batch_size: int,
+    jobs: int,
     fmt: str | None,
     store: str | None,
 ) -> None:
@@ -61,10 +73,15 @@ def rebuild(
         try:
             started = time.perf_counter()
             if stderr_is_tty():
-                result = _with_progress(pstore, wanted, batch_size)
+                result = _with_progress(pstore, wanted, batch_size, jobs)
             else:
                 result = rebuild_projections(
-                    pstore.engine, pstore.source, wanted, batch_size=batch_size
+                    pstore.engine,
+                    pstore.source,
+                    wanted,
+                    batch_size=batch_size,
+                    read_engine=pstore.read_engine,
+                    jobs=jobs,
                 )
             seconds = time.perf_counter() - started
         finally:
@@ -90,7 +107,9 @@ def rebuild(
         emit_doc(doc, rt.format)
 
 
-def _with_progress(pstore: ProjectionStore, names: list[str], batch_size: int) -> Rebuilt:
+def _with_progress(
+    pstore: ProjectionStore, names: list[str], batch_size: int, jobs: int
+) -> Rebuilt:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -111,5 +130,11 @@ def _with_progress(pstore: ProjectionStore, names: list[str], batch_size: int) -
             )
 
         return rebuild_projections(
-            pstore.engine, pstore.source, names, batch_size=batch_size, progress=advance
+            pstore.engine,
+            pstore.source,
+            names,
+            batch_size=batch_size,
+            progress=advance,
+            read_engine=pstore.read_engine,
+            jobs=jobs,
         )

@@ -158,7 +158,7 @@ def test_rebuild_progress_bar_path(sqlite_url: str) -> None:
     ingest(make_app(sqlite_url), demo_lines())
     store = open_projection_store(sqlite_url)
     try:
-        result = _with_progress(store, ["positions", "audit_index"], 5)
+        result = _with_progress(store, ["positions", "audit_index"], 5, 2)
     finally:
         store.close()
     assert result.versions == {"positions": (1, 2), "audit_index": (1, 2)}

@@ -4,7 +4,7 @@ the old one dropped; the live runner follows the swap; a failed rebuild changes 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
@@ -41,25 +41,44 @@ def store(store_url: str) -> Iterator[ProjectionStore]:
     s.close()
 
 
+# How the new versions are built: batches under the write lock; read and applied outside
+# it; and that, split in two processes (`projections.build`).
+MODES = ["locked", "detached", "two processes"]
+
+
+def _how(store: ProjectionStore, mode: str) -> dict[str, Any]:
+    if mode == "locked":
+        return {}
+    return {"read_engine": store.read_engine, "jobs": 2 if mode == "two processes" else 1}
+
+
 def _tables_exist(store: ProjectionStore, name: str, version: int) -> list[bool]:
     with store.engine.connect() as conn:
         insp = inspect(conn)
         return [insp.has_table(t) for t in tables_of(name, version)]
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_rebuild_swaps_to_a_new_version_and_drops_the_old(
-    app: LedgerApplication, store: ProjectionStore
+    app: LedgerApplication, store: ProjectionStore, mode: str
 ) -> None:
     ingest(app, demo_lines())
     catch_up(store)
     before = dump(store)
 
-    result = rebuild(store.engine, store.source, ["orders", "positions"], batch_size=5)
+    result = rebuild(
+        store.engine,
+        store.source,
+        ["orders", "positions", "audit_index"],
+        batch_size=5,
+        **_how(store, mode),
+    )
 
-    assert result.versions == {"positions": (1, 2), "orders": (1, 2)}
-    assert result.position == app.position
+    assert result.versions == {"positions": (1, 2), "orders": (1, 2), "audit_index": (1, 2)}
+    assert result.position == result.events == app.position
     with store.engine.connect() as conn:
-        assert live_versions(conn) == {n: 2 if n in ("orders", "positions") else 1 for n in ALL}
+        rebuilt = ("orders", "positions", "audit_index")
+        assert live_versions(conn) == {n: 2 if n in rebuilt else 1 for n in ALL}
         assert known_versions(conn, "orders") == {2}
     assert _tables_exist(store, "orders", 1) == [False]
     assert _tables_exist(store, "orders", 2) == [True]
@@ -83,8 +102,9 @@ def test_the_live_runner_follows_the_swap(app: LedgerApplication, store: Project
     assert dump(store) == followed
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_events_appended_during_a_rebuild_are_in_before_the_swap(
-    app: LedgerApplication, store: ProjectionStore
+    app: LedgerApplication, store: ProjectionStore, mode: str
 ) -> None:
     lines = demo_lines()
     ingest(app, lines[:12])
@@ -101,7 +121,9 @@ def test_events_appended_during_a_rebuild_are_in_before_the_swap(
                 start=app.sources.get("file:/more.jsonl", 0) + 1,
             )
 
-    result = rebuild(store.engine, store.source, ALL, batch_size=4, progress=write_more)
+    result = rebuild(
+        store.engine, store.source, ALL, batch_size=4, progress=write_more, **_how(store, mode)
+    )
 
     assert result.position == app.position
     assert read(store.read_engine, lambda m: m.positions()) == position_rows(app.ledger)
@@ -110,20 +132,29 @@ def test_events_appended_during_a_rebuild_are_in_before_the_swap(
     assert dump(store) == rebuilt
 
 
+@pytest.mark.parametrize(
+    ("mode", "failing"),
+    [("locked", "orders"), ("detached", "orders"), ("two processes", "audit_index")],
+)
 def test_a_failed_rebuild_keeps_the_live_version_and_leaves_nothing(
-    app: LedgerApplication, store: ProjectionStore, tmp_path: Path
+    app: LedgerApplication, store: ProjectionStore, mode: str, failing: str
 ) -> None:
+    """In two processes, the audit index (in the worker) stops at the event: the error
+    reaches this process, which stops the other half and removes what both built."""
     ingest(app, demo_lines())
     catch_up(store)
-    live = dump(store, ["orders"])
+    names = [failing, "positions"]
+    live = dump(store, names)
     bad = append_unknown_order_event(app)
 
     with pytest.raises(ProjectionFailed) as failed:
-        rebuild(store.engine, store.source, ["orders"])
+        rebuild(store.engine, store.source, names, batch_size=7, **_how(store, mode))
 
-    assert failed.value.position == bad
+    assert (failed.value.projection, failed.value.position) == (failing, bad)
     with store.engine.connect() as conn:
-        assert live_versions(conn)["orders"] == 1
-        assert known_versions(conn, "orders") == {1}
-    assert _tables_exist(store, "orders", 2) == [False]
-    assert dump(store, ["orders"]) == live
+        for name in names:
+            assert live_versions(conn)[name] == 1
+            assert known_versions(conn, name) == {1}
+    for name in names:
+        assert not any(_tables_exist(store, name, 2))
+    assert dump(store, names) == live

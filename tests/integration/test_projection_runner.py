@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from adapters.projections import ProjectionStore, make_waiter, open_projection_store
 from adapters.projections.waiter import ListenWaiter
+from domain import events as ev
 from domain.application import LedgerApplication
 from domain.killswitch import KillSwitchCommand
 from domain.ledger import Operator
@@ -24,7 +26,7 @@ from projections.registry import ALL, table_of
 from projections.runner import ProjectionRunner, set_up
 from projections.schema import checkpoints, live_versions
 from projections.views import killswitch_row, order_rows, position_rows
-from tests.conftest import make_app
+from tests.conftest import T0, make_app
 from tests.support.services import postgres_schema, postgres_store_url
 from tests.unit.projections.helpers import (
     append_unknown_order_event,
@@ -189,6 +191,42 @@ def test_a_projection_stops_at_an_event_it_cannot_process(
     # Projections that do not read that event go on to the head.
     catch_up(store, ["positions", "account", "killswitch", "metrics"])
     assert read(store.read_engine, lambda m: m.marks())["AAPL"] == Decimal("230.00")
+
+
+def test_a_second_intent_for_an_order_in_a_later_batch_is_named(
+    app: LedgerApplication, store: ProjectionStore
+) -> None:
+    """The orders table's key refuses it; the projection names the event, on both stores
+    (PostgreSQL's transaction survives the refused insert: a savepoint), and stops."""
+    ingest(app, demo_lines())
+    catch_up(store, ["orders"])
+    first = next(iter(app.ledger.orders.values()))
+    again = ev.OrderIntentRecorded(
+        originator_id=first.intent_id,
+        originator_version=app.ledger.versions[first.intent_id] + 1,
+        occurred_at=T0,
+        recorded_at=T0 + timedelta(days=1),
+        source="test",
+        status="NEW",
+        symbol=first.symbol,
+        side=first.side,
+        quantity=first.quantity,
+        order_type=first.order_type,
+        limit_price=None,
+        stop_price=None,
+        account=first.account,
+        origin="intent",
+    )
+    head = app.store.max_notification_id() or 0
+    app.store.append([app.ledger_mapper.to_stored_event(again)], sources={}, expected_position=head)
+    runner = ProjectionRunner(store.engine, store.source, ["orders"])
+    with pytest.raises(ProjectionFailed) as failed:
+        runner.catch_up()
+    assert (failed.value.position, failed.value.event_type) == (head + 1, "OrderIntentRecorded")
+    assert "already in the read model" in failed.value.reason
+    with store.engine.connect() as conn:
+        v = live_versions(conn)["orders"]
+        assert checkpoints(conn, [("orders", v)])[("orders", v)] == head
 
 
 def test_postgres_waiter_wakes_on_an_append() -> None:

@@ -4,7 +4,8 @@ Random valid histories (orders with partial fills, corrections, cancels and reje
 bars and ticks, sometimes across UTC days, an invalid line now and then, operator
 kill-switch commands) are ingested in random batch splits; after each ingest a fresh
 runner (a new process, as far as state goes) catches every projection up in random
-batch sizes. Then `rebuild --all` from the log must produce exactly the same rows in
+batch sizes. Then `rebuild --all` from the log (batches under the write lock, or read
+and applied outside it, in one process or two) must produce exactly the same rows in
 every table, and the read models must equal the in-memory ledger's views.
 """
 
@@ -49,9 +50,13 @@ def histories(draw: st.DrawFn) -> list[list[ContractMessage | bytes | str]]:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(histories(), st.lists(st.integers(1, 9), min_size=1, max_size=6))
+@given(
+    histories(),
+    st.lists(st.integers(1, 9), min_size=1, max_size=6),
+    st.sampled_from(["locked", "detached", "two processes"]),
+)
 def test_rebuilt_projections_equal_incrementally_built_ones(
-    batches: list[list[ContractMessage | bytes | str]], sizes: list[int]
+    batches: list[list[ContractMessage | bytes | str]], sizes: list[int], mode: str
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'ledger.db'}"
@@ -79,7 +84,9 @@ def test_rebuilt_projections_equal_incrementally_built_ones(
                 catch_up(store, batch_size=size)
             incremental = dump(store)
 
-            rebuild(store.engine, store.source, ALL, batch_size=sizes[0] * 3)
+            how = {} if mode == "locked" else {"read_engine": store.read_engine}
+            jobs = 2 if mode == "two processes" else 1
+            rebuild(store.engine, store.source, ALL, batch_size=sizes[0] * 3, jobs=jobs, **how)
 
             assert dump(store) == incremental
             ledger = app.ledger

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 
 import orjson
 import pytest
 
 from domain import events as ev
+from domain.account import Account
 from domain.codec import EventCodec, topic_of
 from domain.ledger import Ledger, LedgerConfig
+from projections.account import AccountProjection
 from projections.account_state import (
+    _PARTS_V2,
     AccountStateError,
+    _encode,
     dump_state,
-    keep_last_fill,
     load_state,
 )
 from projections.base import UnknownProjection
+from projections.equity import EquityBook, FillNotFound
 from projections.log import KINDS, LogEvent, UnknownEventTopic, topics_for
 from projections.registry import ALL, resolve_names
 from tests.support.messages import at, bar, feed, fill, intent, report, tick
@@ -74,9 +77,9 @@ def test_an_unknown_topic_is_named() -> None:
         _ = le.kind
 
 
-def _ledger_with_history() -> Ledger:
+def _ledger_with_history() -> tuple[Ledger, list[ev.LedgerEvent]]:
     ledger = Ledger(LedgerConfig(starting_equity=Decimal("250000")))
-    feed(
+    events = feed(
         ledger,
         [
             bar("AAPL", "100.10", at(0)),
@@ -87,32 +90,69 @@ def _ledger_with_history() -> Ledger:
             report(2, "FILLED", filled=10, avg="301", symbol="MSFT", timestamp=at(5)),
             bar("AAPL", "99.00", at(60, day=1)),
         ],
-    )
-    return ledger
+    ).events
+    return ledger, events
+
+
+def _account_projection(events: list[ev.LedgerEvent]) -> AccountProjection:
+    """An account projection (no database) that has applied the events it reads."""
+    codec = EventCodec()
+    projection = AccountProjection(1, codec)
+    for position, e in enumerate(events, 1):
+        topic, state = codec.encode(e)
+        if topic in AccountProjection.topics:
+            projection.apply(
+                LogEvent(position, str(e.originator_id), e.originator_version, topic, state, 0)
+            )
+    return projection
+
+
+def _book(events: list[ev.LedgerEvent]) -> EquityBook:
+    book = _account_projection(events).book
+    assert book is not None
+    return book
+
+
+def _exact(account: Account) -> bytes:
+    """Every field of an account as exact text (Decimal('1.0') != Decimal('1.00') here)."""
+    return orjson.dumps(_encode(account, Account))
 
 
 def test_the_account_state_round_trips_exactly() -> None:
-    ledger = _ledger_with_history()
-    restored = load_state(dump_state(ledger))
-    a, b = ledger.account, restored.account
-    for f in dataclasses.fields(a):
-        assert getattr(b, f.name) == getattr(a, f.name), f.name
-    assert (restored.last_bar, restored.last_tick) == (ledger.last_bar, ledger.last_tick)
-    assert restored.positions == ledger.positions
-    assert dump_state(restored) == dump_state(ledger)
+    ledger, events = _ledger_with_history()
+    book = _book(events)
+    assert _exact(book.account) == _exact(ledger.account)
+    restored = load_state(dump_state(book))
+    assert restored == book
+    assert dump_state(restored) == dump_state(book)
     # Going on from the restored state gives the same figures as going on from the original.
     more = feed(
         ledger, [tick("AAPL", "98.5", at(70, day=1)), bar("AAPL", "98.00", at(30, day=1))]
     ).events
+    projection = AccountProjection(1, EventCodec())
+    projection._book = restored
+    codec = EventCodec()
     for e in more:
-        restored.apply(e)
-    assert restored.account.equity() == ledger.account.equity()
-    assert restored.account.high_water_mark == ledger.account.high_water_mark
+        topic, state = codec.encode(e)
+        projection.apply(LogEvent(99, str(e.originator_id), e.originator_version, topic, state, 0))
+    assert _exact(restored.account) == _exact(ledger.account)
 
 
-def test_a_position_keeps_its_last_fill() -> None:
-    """Truncated to its last fill, a position applies later fills and corrections (of the
-    last fill or of an earlier one) to the same last fill price as with every fill."""
+def test_a_state_of_format_2_is_read() -> None:
+    """What the versions that ran `Ledger.apply` stored (the Account, Positions truncated
+    to their last fill, whole last ticks) resumes to the same book."""
+    ledger, events = _ledger_with_history()
+    for p in ledger.positions.values():
+        last = next(reversed(p.fills))
+        p.fills = {last: p.fills[last]}
+    old = {"format": 2} | {n: _encode(getattr(ledger, n), h) for n, h in _PARTS_V2.items()}
+    restored = load_state(orjson.dumps(old).decode())
+    assert restored == _book(events)
+
+
+def test_a_position_s_last_fill_follows_corrections() -> None:
+    """The mark until the market marks a symbol is the last fill's price in fill order:
+    a correction of the last fill moves it, a correction of an earlier one does not."""
     whole = Ledger(LedgerConfig())
     events = feed(
         whole,
@@ -126,21 +166,21 @@ def test_a_position_keeps_its_last_fill() -> None:
             fill(1, "0001.02.02", 30, "98", cumulative=100, status="FILLED"),
         ],
     ).events
-    truncated = Ledger(LedgerConfig())
-    for e in events:
-        if isinstance(e, ev.OrderEvent):
-            continue  # the account projection reads position, market and account events
-        truncated.apply(e)
-        keep_last_fill(truncated)
-        truncated = load_state(dump_state(truncated))
     assert [type(e).__name__ for e in events].count("PositionFillCorrected") == 3
+    book = _book(events)
     [(key, pos)] = whole.positions.items()
-    assert truncated.positions[key].last_fill_price == pos.last_fill_price == Decimal("103")
-    assert truncated.account.equity() == whole.account.equity()
-    assert truncated.account.marks == whole.account.marks
+    assert book.last_fill[key] == ("0001.03.02", pos.last_fill_price) == ("0001.03.02", 103)
+    assert _exact(book.account) == _exact(whole.account)
 
 
-@pytest.mark.parametrize("text", ["{", '{"format": 99}', '{"format": 2}', "[]"])
+def test_a_correction_of_an_unknown_fill_is_refused() -> None:
+    _, events = _ledger_with_history()
+    book = _book(events)
+    with pytest.raises(FillNotFound):
+        book.fill({"account": "SIM", "symbol": "NEW", "replaced_exec_id": "x.01"})
+
+
+@pytest.mark.parametrize("text", ["{", '{"format": 99}', '{"format": 2}', '{"format": 3}', "[]"])
 def test_an_unreadable_account_state_is_refused(text: str) -> None:
     with pytest.raises(AccountStateError):
         load_state(text)
@@ -154,6 +194,6 @@ def test_projection_names_resolve_in_registry_order() -> None:
 
 
 def test_a_stored_state_is_plain_json() -> None:
-    state = orjson.loads(dump_state(_ledger_with_history()))
-    assert state["format"] == 2
+    state = orjson.loads(dump_state(_book(_ledger_with_history()[1])))
+    assert state["format"] == 3
     assert state["account"]["starting_equity"] == "250000"
