@@ -2,18 +2,22 @@
 
 One loop does, per cycle: fetch a batch (up to `batch_size`, `linger_ms`) ->
 commit it to the ledger (events + offsets, one transaction, on the ledger
-thread) -> publish what the log now holds beyond each publisher's checkpoint
-(`ledger_events`, `dlq`, `risk_state`) -> commit the offsets to Kafka for
-monitoring -> run the `after_batch` hooks (projections, metrics). A kill-switch
-trip decided in a batch is therefore on `ledger_events` and `risk_state` before
-the next batch is fetched.
+thread) -> hand the batch to the way out and go round again. The way out, one
+batch at a time and in order: publish what the log now holds beyond each
+publisher's checkpoint (`ledger_events`, `dlq`, `risk_state`) -> commit the
+offsets to Kafka for monitoring -> run the `after_batch` hooks (projections,
+metrics). So batch N goes out while batch N+1 is decided and committed (the
+publisher has its own thread and connection), and batch N+2 waits until N is
+out: at most one batch between the log and Kafka. A batch that changed the kill
+switch is out (on `ledger_events` and `risk_state`, hooks run) before the next
+batch is decided, as if there were no overlap.
 
 `ledger serve --kafka HOST:PORT` runs it through `adapters/kafka/serve.py`
 (`KafkaServeComponent`, a `ServeComponent` on a thread with its own event loop);
 that module's docstring has the four lines of wiring. Used directly (asyncio):
 
     component = KafkaComponent(app, KafkaSettings(bootstrap_servers="host:9092"),
-                               checkpoints=SqlCheckpoints(open_projection_store(url).engine),
+                               checkpoints=SqlCheckpoints(open_projection_store(url)),
                                rng=random.Random())
     loop.add_signal_handler(signal.SIGTERM, component.request_stop)
     await component.start()
@@ -45,6 +49,7 @@ from adapters.kafka.ingest import BatchReport, KafkaIngest
 from adapters.kafka.publish import LogPublisher
 from adapters.kafka.settings import KafkaSettings
 from adapters.kafka.threads import Backoff, LedgerThread
+from domain import events as ev
 from domain.application import LedgerApplication
 
 log = logging.getLogger(__name__)
@@ -76,9 +81,7 @@ class KafkaComponent:
         self._own_thread = thread is None
         self.thread = thread or LedgerThread()
         self.ingest = KafkaIngest(app, settings, self.thread, wall=wall, monotonic=monotonic)
-        self.publisher = (
-            LogPublisher(app, settings, self.thread, checkpoints) if settings.publish else None
-        )
+        self.publisher = LogPublisher(settings, checkpoints) if settings.publish else None
         self.after_batch = list(after_batch)
         self._monotonic = monotonic
         self._backoff = Backoff(
@@ -96,6 +99,11 @@ class KafkaComponent:
         self.records = 0
         self.reconnects = 0
         self.last_error = ""
+        # The log position after the last commit that changed the kill switch (set on the
+        # ledger thread by `_watch_killswitch`, read by the loop after that commit returns).
+        self._killswitch_at = 0
+        self._killswitch_out = 0
+        app.on_committed.append(self._watch_killswitch)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -121,6 +129,10 @@ class KafkaComponent:
         self.request_stop()
         if self._task is not None:
             await asyncio.wait([self._task])
+        if self._watch_killswitch in self.app.on_committed:
+            self.app.on_committed.remove(self._watch_killswitch)
+        if self.publisher is not None:
+            self.publisher.shutdown()
         if self._own_thread:
             self.thread.close()
 
@@ -212,18 +224,46 @@ class KafkaComponent:
             await self._close_publisher()
 
     async def _loop(self) -> None:
-        while not self._stop.is_set():
-            records = await self.ingest.next_batch()
-            report = await self.ingest.process(records) if records else None
-            await self._publish()
-            self.ingest.update_lag()
-            self._note_state()
-            if report is not None:
-                self.batches += 1
-                self.records += report.records
-                await self.ingest.commit_offsets()
-                for hook in self.after_batch:
-                    await hook(report)
+        outgoing: asyncio.Task[None] | None = None  # the previous batch on its way out
+        try:
+            while not self._stop.is_set():
+                records = await self.ingest.next_batch()
+                report = await self.ingest.process(records) if records else None
+                if outgoing is not None:
+                    await outgoing  # at most one batch between the log and Kafka
+                outgoing = asyncio.create_task(self._send_out(report))
+                if self._killswitch_at > self._killswitch_out:
+                    # A kill-switch change goes out before anything else is decided.
+                    self._killswitch_out = self._killswitch_at
+                    task, outgoing = outgoing, None
+                    await task
+            if outgoing is not None:
+                task, outgoing = outgoing, None
+                await task  # a graceful stop: the last batch is published too
+        finally:
+            if outgoing is not None:  # leaving on an error: let the way out settle first
+                await asyncio.wait([outgoing])
+                if not outgoing.cancelled():
+                    outgoing.exception()  # the error being raised is the one to report
+
+    async def _send_out(self, report: BatchReport | None) -> None:
+        """Publish the log's tail, then report the batch (monitoring offsets, hooks)."""
+        await self._publish()
+        self.ingest.update_lag()
+        self._note_state()
+        if report is not None:
+            self.batches += 1
+            self.records += report.records
+            await self.ingest.commit_offsets()
+            for hook in self.after_batch:
+                await hook(report)
+
+    def _watch_killswitch(self, events: Sequence[ev.LedgerEvent], position: int) -> None:
+        """`on_committed` callback (ledger thread): note commits that move the kill switch."""
+        for e in events:
+            if isinstance(e, ev.KillSwitchEvent):
+                self._killswitch_at = position
+                return
 
     # ------------------------------------------------------------------ publishing
 

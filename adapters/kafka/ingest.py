@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -49,6 +51,10 @@ COMMIT_INTERVAL_S = 1.0
 COMMIT_TIMEOUT_S = 5.0
 
 
+def _produced_at(record: ConsumerRecord) -> int:
+    return int(record.timestamp)
+
+
 def source_name(topic: str, partition: int) -> str:
     """The ledger's name for a Kafka partition (contracts/envelope.py)."""
     return f"kafka:{topic}:{partition}"
@@ -63,6 +69,9 @@ class BatchReport:
     position: int  # the ledger's last global position after the commit
     committed_at: float  # wall-clock seconds, right after the store commit
     produced_at_ms: tuple[int, ...] = field(repr=False)  # record timestamps (producer time)
+    # The next offset of each partition once this batch is in the ledger (a snapshot:
+    # `KafkaIngest.next_offsets` may already be ahead when the batch's hooks run).
+    next_offsets: Mapping[TopicPartition, int] = field(default_factory=dict, repr=False)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -99,6 +108,9 @@ class KafkaIngest:
         self.behind: dict[TopicPartition, float] = {}  # paused until (monotonic)
         self._lock = asyncio.Lock()
         self._committed_at = -math.inf
+        # Fetched records not yet in a batch, per partition in offset order (`_take`).
+        self._fetched: dict[TopicPartition, deque[ConsumerRecord]] = {}
+        self._fetched_count = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -130,6 +142,7 @@ class KafkaIngest:
         self.assignment = None
         self.lag = {}
         self.behind.clear()
+        self._forget_fetched()
         if consumer is not None:
             try:
                 await consumer.stop()
@@ -152,7 +165,7 @@ class KafkaIngest:
         for tp in tps:
             known = stored.get(source_name(tp.topic, tp.partition))
             offset = known + 1 if known is not None else beginnings.get(tp, 0)
-            consumer.seek(tp, offset)
+            self._seek(consumer, tp, offset)
             self.next_offsets[tp] = offset
         self.assignment = frozenset(tps)
         log.info(
@@ -165,6 +178,7 @@ class KafkaIngest:
         async with self._lock:  # the batch in flight commits before the next owner starts
             await self.commit_offsets(force=True)
             self.assignment = None
+            self._forget_fetched()
             gone = {(tp.topic, tp.partition) for tp in revoked}
             self.lag = {k: v for k, v in self.lag.items() if k not in gone}
             for tp in revoked:
@@ -184,46 +198,86 @@ class KafkaIngest:
 
     async def next_batch(self) -> list[ConsumerRecord]:
         """Up to `batch_size` records: wait up to the poll timeout for the first, then
-        up to `linger_ms` more for the rest of the batch."""
+        up to `linger_ms` more for the rest of the batch.
+
+        The batch is the `batch_size` earliest records (by producer time) of everything
+        fetched so far, across partitions; the rest wait for the next batch. Taking the
+        client's records as they come would give a backlog's batch to whichever
+        partitions answered first (all of exec_reports, say, and none of order_intents),
+        and every report whose intent is in a later batch would be held and released:
+        twice the events for the same input."""
         consumer = self._consumer()
         self._resume_due()
         s = self.settings
-        records = await self._getmany(consumer, s.poll_timeout_ms, s.batch_size)
-        if records and len(records) < s.batch_size and s.linger_ms:
+        if not self._fetched_count:
+            await self._fetch(consumer, s.poll_timeout_ms)
+        if self._fetched_count and self._fetched_count < s.batch_size and s.linger_ms:
             deadline = self._monotonic() + s.linger_ms / 1000
-            while len(records) < s.batch_size:
+            while self._fetched_count < s.batch_size:
                 left = deadline - self._monotonic()
-                if left <= 0:
+                if left <= 0 or not await self._fetch(consumer, int(left * 1000) or 1):
                     break
-                more = await self._getmany(
-                    consumer, int(left * 1000) or 1, s.batch_size - len(records)
-                )
-                if not more:
-                    break
-                records += more
-        return records
+        elif self._fetched_count < s.batch_size:
+            await self._fetch(consumer, 0)  # whatever else has arrived, without waiting
+        return self._take(s.batch_size)
 
-    async def _getmany(
-        self, consumer: AIOKafkaConsumer, timeout_ms: int, max_records: int
-    ) -> list[ConsumerRecord]:
+    async def _fetch(self, consumer: AIOKafkaConsumer, timeout_ms: int) -> int:
+        """Add what the client has fetched (waiting up to `timeout_ms` for something) to
+        the records waiting for a batch; returns how many were added."""
         try:
-            batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+            batches = await consumer.getmany(timeout_ms=timeout_ms)
         except OffsetOutOfRangeError as e:
             await self._out_of_range(consumer, e.args[0] if e.args else {})
-            return []
+            return 0
         except NoOffsetForPartitionError as e:
             # The client looked for a committed offset while `on_assigned` was still
             # reading the ledger's; the seek there settles it. Seek again if it already ran.
             for tp in e.args:
                 if isinstance(tp, TopicPartition) and tp in (self.assignment or ()):
-                    consumer.seek(tp, self.next_offsets.get(tp, 0))
+                    self._seek(consumer, tp, self.next_offsets.get(tp, 0))
+            return 0
+        added = 0
+        for tp, records in batches.items():
+            queue = self._fetched.get(tp)
+            if queue is None:
+                queue = self._fetched[tp] = deque()
+            queue.extend(records)
+            added += len(records)
+        self._fetched_count += added
+        return added
+
+    def _take(self, size: int) -> list[ConsumerRecord]:
+        """The `size` earliest waiting records. Across partitions there is no order; take
+        them in producer-time order (a merge that keeps each partition's own order, which
+        is what makes this safe), so an intent produced before its report is usually
+        applied first, as it happened, rather than held."""
+        queues = [q for _, q in sorted(self._fetched.items()) if q]
+        if not queues:
             return []
-        # Across partitions there is no order; take them in producer-time order (a merge
-        # that keeps each partition's own order), so an intent produced before its report
-        # is usually applied first, as it happened, rather than held.
-        return list(
-            heapq.merge(*(batches[tp] for tp in sorted(batches)), key=lambda r: r.timestamp)
-        )
+        merged = heapq.merge(*queues, key=_produced_at)
+        taken = list(itertools.islice(merged, size))
+        merged.close()
+        # The merge took a prefix of each partition's queue: drop exactly those.
+        for key, count in Counter((r.topic, r.partition) for r in taken).items():
+            queue = self._fetched[TopicPartition(*key)]
+            for _ in range(count):
+                queue.popleft()
+        self._fetched_count -= len(taken)
+        return taken
+
+    def _forget_fetched(self, tps: Iterable[TopicPartition] | None = None) -> None:
+        """Drop waiting records (all, or of `tps`): after a seek, an assignment or a
+        revocation they may no longer follow the partition's position."""
+        if tps is None:
+            self._fetched.clear()
+        else:
+            for tp in tps:
+                self._fetched.pop(tp, None)
+        self._fetched_count = sum(len(q) for q in self._fetched.values())
+
+    def _seek(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        self._forget_fetched([tp])
+        consumer.seek(tp, offset)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> BatchReport | None:
         """Commit one batch to the ledger (events + offsets, one transaction)."""
@@ -255,7 +309,12 @@ class KafkaIngest:
                     self.next_offsets[tp] = r.offset + 1
                     self.behind.pop(tp, None)
             return BatchReport(
-                len(messages), summary, self.app.position, committed_at, tuple(stamps)
+                len(messages),
+                summary,
+                self.app.position,
+                committed_at,
+                tuple(stamps),
+                dict(self.next_offsets),
             )
 
     async def commit_offsets(self, *, force: bool = False) -> None:
@@ -344,9 +403,10 @@ class KafkaIngest:
                     offset,
                     start - 1,
                 )
-                consumer.seek(tp, start)
+                self._seek(consumer, tp, start)
                 self.next_offsets[tp] = start
                 continue
+            self._forget_fetched([tp])
             consumer.pause(tp)
             self._note_behind(tp, offset, self._monotonic() + BEHIND_RETRY_S)
 
@@ -373,7 +433,7 @@ class KafkaIngest:
                 continue
             self.behind[tp] = math.inf  # resumed: waiting to hear whether the log grew
             if tp in assigned:
-                self.consumer.seek(tp, self.next_offsets.get(tp, 0))
+                self._seek(self.consumer, tp, self.next_offsets.get(tp, 0))
                 self.consumer.resume(tp)
 
     def _consumer(self) -> AIOKafkaConsumer:

@@ -10,20 +10,22 @@
   quarantine record in the log stays the primary copy.
 - `risk_state` (compacted): key `killswitch`, value the kill-switch state after each
   kill-switch event (the shape of `ledger killswitch status`, plus position and id).
+
+Records are built from the stored rows as they are (`LogEvent`: raw state bytes,
+the originator's UUID text): `ledger_events` splices the stored JSON into its
+envelope without parsing it, and only the rare dlq and risk_state records parse it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import Notification
 
 from adapters.kafka.settings import KafkaSettings
 from domain import events as ev
-from projections.log import KINDS, topics_for
+from projections.log import LogEvent, topics_for
 
 Headers = list[tuple[str, bytes]]
 
@@ -36,32 +38,18 @@ class OutRecord:
     headers: Headers
 
 
-def event_id(originator_id: str, version: int) -> str:
-    return f"{originator_id}:{version}"
-
-
-def _oid(n: Notification) -> str:
-    oid = n.originator_id
-    return str(oid if isinstance(oid, UUID) else UUID(str(oid)))
-
-
-def _type_name(topic: str) -> str:
-    kind = KINDS.get(topic)
-    return kind.name if kind is not None else topic.rpartition(":")[2]
-
-
-def _ids(n: Notification) -> tuple[bytes, bytes, bytes, Headers]:
-    """What every record of one stored event says about it, computed once: the canonical
-    originator id, the event id (`<originator_id>:<version>`), the type name, headers."""
-    oid = _oid(n)
-    eid = event_id(oid, n.originator_version).encode()
-    name = _type_name(n.topic).encode()
+def _ids(e: LogEvent) -> tuple[bytes, bytes, bytes, Headers]:
+    """What every record of one stored event says about it: the originator id, the
+    event id (`<originator_id>:<version>`), the type name, and the common headers."""
+    oid = e.originator_id.encode()
+    eid = b"%s:%d" % (oid, e.version)
+    name = e.type_name.encode()
     headers = [
-        ("ledger-position", b"%d" % n.id),
+        ("ledger-position", b"%d" % e.position),
         ("ledger-event-id", eid),
         ("ledger-event-type", name),
     ]
-    return oid.encode(), eid, name, headers
+    return oid, eid, name, headers
 
 
 class Outlet(ABC):
@@ -74,7 +62,7 @@ class Outlet(ABC):
         self.topic = topic
 
     @abstractmethod
-    def render(self, n: Notification) -> OutRecord:
+    def render(self, e: LogEvent) -> OutRecord:
         """The Kafka record for one stored event."""
 
 
@@ -82,16 +70,16 @@ class LedgerEventsOutlet(Outlet):
     name = "publish_ledger_events"
     topics = None
 
-    def render(self, n: Notification) -> OutRecord:
-        oid, eid, name, headers = _ids(n)
+    def render(self, e: LogEvent) -> OutRecord:
+        oid, eid, name, headers = _ids(e)
         # Canonical JSON, built directly: type names and UUIDs need no escaping, and the
         # stored state is already canonical (codec.py), so it is spliced in after the
         # envelope's fields rather than parsed and re-encoded for every event.
         head = (
             b'{"event_type":"%s","position":%d,"event_id":"%s","originator_id":"%s",'
-            b'"originator_version":%d' % (name, n.id, eid, oid, n.originator_version)
+            b'"originator_version":%d' % (name, e.position, eid, oid, e.version)
         )
-        state = n.state
+        state = e.state
         value = head + b"," + state[1:] if len(state) > 2 else head + b"}"
         return OutRecord(self.topic, oid, value, headers)
 
@@ -100,9 +88,9 @@ class DeadLetterOutlet(Outlet):
     name = "publish_dlq"
     topics = topics_for(ev.MessageQuarantined)
 
-    def render(self, n: Notification) -> OutRecord:
-        common = _ids(n)[3]
-        data = orjson.loads(n.state)
+    def render(self, e: LogEvent) -> OutRecord:
+        common = _ids(e)[3]
+        data = e.data
         raw = bytes.fromhex(data["raw_hex"]) if data.get("raw_hex") else data["raw"].encode()
         coordinates = f"{data['message_source']}@{data['message_position']}"
         headers = [
@@ -120,9 +108,9 @@ class RiskStateOutlet(Outlet):
     topics = topics_for(ev.KillSwitchEvent)
     KEY = b"killswitch"
 
-    def render(self, n: Notification) -> OutRecord:
-        _, eid, name, headers = _ids(n)
-        data = orjson.loads(n.state)
+    def render(self, e: LogEvent) -> OutRecord:
+        _, eid, name, headers = _ids(e)
+        data = e.data
         doc = {
             "state": data["state"],
             "since": _iso_z(data["recorded_at"]),
@@ -131,7 +119,7 @@ class RiskStateOutlet(Outlet):
             "trigger": data.get("trigger") or None,
             "action": data.get("action"),
             "event_type": name.decode(),
-            "position": n.id,
+            "position": e.position,
             "event_id": eid.decode(),
         }
         return OutRecord(self.topic, self.KEY, orjson.dumps(doc), headers)

@@ -6,6 +6,10 @@ in log order per key. Each pass reads the log after the checkpoints, sends, wait
 for every acknowledgement (acks=all), and only then moves the checkpoints. What
 each outlet sends is in `outlets.py`.
 
+The reads and checkpoint writes run on the publisher's own thread and database
+connection (`CheckpointStore`), never on the ledger thread: a pass over batch N
+overlaps with the decision and commit of batch N+1 (component.py).
+
 Idempotent producers are not used: Tansu refuses InitProducerId, and duplicates
 are expected anyway under at-least-once; the headers make them harmless.
 """
@@ -14,18 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 
 from adapters.kafka.checkpoints import CheckpointStore
 from adapters.kafka.errors import KafkaAdapterError, PublisherNotOpen
 from adapters.kafka.outlets import Outlet, OutRecord, default_outlets
+from adapters.kafka.partitioner import CachingPartitioner
 from adapters.kafka.settings import KafkaSettings
 from adapters.kafka.threads import LedgerThread
-from domain.application import LedgerApplication
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +41,30 @@ class LogPublisher:
 
     def __init__(
         self,
-        app: LedgerApplication,
         settings: KafkaSettings,
-        thread: LedgerThread,
         checkpoints: CheckpointStore,
         outlets: Sequence[Outlet] | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.app = app
         self.settings = settings
-        self.thread = thread
+        # Its own thread: the store work of a pass must not queue behind a ledger batch.
+        self.thread = LedgerThread("ledger-publish")
         self.checkpoints = checkpoints
         self.outlets = list(outlets if outlets is not None else default_outlets(settings))
-        self.positions: dict[str, int] = {}
+        self.positions: dict[str, int] = {}  # sent and acknowledged up to here
+        self._saved: dict[str, int] = {}  # ... and written down up to here
+        self._saved_at = -float("inf")
+        self._monotonic = monotonic
         self.published: dict[str, int] = {o.name: 0 for o in self.outlets}
         self.producer: AIOKafkaProducer | None = None
         self._partitioner = CachingPartitioner()
 
     async def open(self) -> None:
-        self.positions = await self.thread.run(
-            self.checkpoints.load, [o.name for o in self.outlets]
-        )
+        loaded = await self.thread.run(self.checkpoints.load, [o.name for o in self.outlets])
+        # After a reconnect, what this process already had acknowledged still stands.
+        self.positions = {n: max(p, self.positions.get(n, 0)) for n, p in loaded.items()}
+        self._saved = dict(loaded)
         # Batches up to just under Kafka's default 1 MiB message limit: a broker round
         # trip per partition is the bound on throughput.
         producer = AIOKafkaProducer(
@@ -77,6 +85,19 @@ class LogPublisher:
         producer, self.producer = self.producer, None
         if producer is not None:
             await producer.stop()
+        await self.save_checkpoints()
+
+    async def save_checkpoints(self) -> None:
+        """Write down what has been acknowledged since the last save (also on close)."""
+        moved = {n: p for n, p in self.positions.items() if p > self._saved.get(n, 0)}
+        if moved:
+            await self.thread.run(self.checkpoints.save, moved)
+            self._saved.update(moved)
+        self._saved_at = self._monotonic()
+
+    def shutdown(self) -> None:
+        """Release the thread (after `close`, when the publisher will not be used again)."""
+        self.thread.close()
 
     async def publish_pending(self) -> int:
         """Publish the log beyond the outlets' checkpoints, a page at a time: ONE read of
@@ -96,7 +117,7 @@ class LogPublisher:
 
     async def _publish_page(self) -> tuple[int, bool]:
         after = min(self.positions.get(o.name, 0) for o in self.outlets)
-        page = await self.thread.run(self.app.store.select_notifications, after + 1, PAGE)
+        page, more = await self.thread.run(self.checkpoints.read_log, after, PAGE)
         if not page:
             return 0, False
         records: list[OutRecord] = []
@@ -104,10 +125,11 @@ class LogPublisher:
         for outlet in self.outlets:
             mine = self.positions.get(outlet.name, 0)
             wanted = outlet.topics
+            render = outlet.render
             batch = [
-                outlet.render(n)
-                for n in page
-                if n.id > mine and (wanted is None or n.topic in wanted)
+                render(e)
+                for e in page
+                if e.position > mine and (wanted is None or e.topic in wanted)
             ]
             counts[outlet.name] = len(batch)
             records += batch
@@ -115,12 +137,16 @@ class LogPublisher:
             await self._send(records)
         for name, count in counts.items():
             self.published[name] += count
-        # Every outlet has now seen the log up to the page's last event.
-        reached = page[-1].id
-        moved = {o.name: reached for o in self.outlets}
-        await self.thread.run(self.checkpoints.save, moved)
-        self.positions.update(moved)
-        return len(records), len(page) == PAGE
+        # Every outlet has now seen the log up to the page's last event. The checkpoints
+        # are written at most every `publish_checkpoint_interval_ms`, not per pass: each
+        # write is a commit (an fsync, and on SQLite the write lock the ingest needs), and
+        # a crash re-sends at most that interval's records, which at-least-once allows.
+        reached = page[-1].position
+        self.positions.update({o.name: reached for o in self.outlets})
+        interval = self.settings.publish_checkpoint_interval_ms / 1000
+        if self._monotonic() - self._saved_at >= interval:
+            await self.save_checkpoints()
+        return len(records), more
 
     async def _send(self, records: Sequence[OutRecord]) -> None:
         """Send and wait for every acknowledgement; raise the first failure.
@@ -138,7 +164,7 @@ class LogPublisher:
             parts = partitions.get(r.topic)
             if parts is None:
                 parts = partitions[r.topic] = sorted(await producer.partitions_for(r.topic))
-            groups.setdefault((r.topic, self._partitioner(r.key, parts, parts)), []).append(r)
+            groups.setdefault((r.topic, self._partitioner(r.key, parts)), []).append(r)
         deliveries: list[asyncio.Future[Any]] = []
         for (topic, partition), group in groups.items():
             for batch in self._batches(producer, group):
@@ -175,28 +201,3 @@ class RecordTooLarge(KafkaAdapterError):
 def _retrieved(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-class CachingPartitioner:
-    """Kafka's default partitioner (murmur2 of the key), remembered per key.
-
-    The same aggregates (positions, the account, the kill switch, each order) come
-    back again and again, and aiokafka's murmur2 is pure Python.
-    """
-
-    LIMIT = 100_000
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[bytes, int], int] = {}
-        self._default = DefaultPartitioner()
-
-    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-        if key is None:
-            return int(self._default(key, all_partitions, available))
-        slot = (key, len(all_partitions))
-        found = self._cache.get(slot)
-        if found is None:
-            if len(self._cache) >= self.LIMIT:
-                self._cache.clear()
-            found = self._cache[slot] = int(self._default(key, all_partitions, available))
-        return found

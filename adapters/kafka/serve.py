@@ -36,6 +36,7 @@ from typing import TypeVar
 
 from adapters.kafka.checkpoints import SqlCheckpoints
 from adapters.kafka.component import KafkaComponent
+from adapters.kafka.gc_tuning import restore_gc, tune_gc_for_service
 from adapters.kafka.settings import KafkaSettings
 from adapters.projections.service import ServeContext
 from domain.application import LedgerApplication
@@ -57,12 +58,15 @@ class KafkaServeComponent:
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
         self._seen_batches = 0
+        self._gc_before: tuple[int, int, int] | None = None
 
     # ------------------------------------------------------------------ ServeComponent
 
     def start(self, ctx: ServeContext) -> None:
+        # A long-running process with a large heap (gc_tuning.py); undone by `stop`.
+        self._gc_before = tune_gc_for_service()
         app = ctx.ledger_app()
-        checkpoints = SqlCheckpoints(ctx.store.engine)
+        checkpoints = SqlCheckpoints(ctx.store)
         self._thread = threading.Thread(
             target=self._run, args=(ctx, app, checkpoints), name="ledger-kafka", daemon=True
         )
@@ -86,6 +90,9 @@ class KafkaServeComponent:
             loop.call_soon_threadsafe(component.request_stop)
         if self._thread is not None:
             self._thread.join(timeout=STOP_TIMEOUT_S)
+        if self._gc_before is not None:
+            restore_gc(self._gc_before)
+            self._gc_before = None
 
     def problem(self) -> str | None:
         return self.fatal

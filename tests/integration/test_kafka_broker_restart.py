@@ -73,7 +73,7 @@ def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
     first = stream[: len(stream) // 2]
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     app = open_ledger(url, clock=SteppingClock(T0), config=LedgerConfig())
-    checkpoints = SqlCheckpoints(open_projection_store(url).engine)
+    checkpoints = SqlCheckpoints(open_projection_store(url))
     seen: list[BatchReport] = []
     states: list[Readiness] = []
 

@@ -65,7 +65,7 @@ class Harness:
     """The component on an app, with what its hooks saw."""
 
     def __init__(self, app: LedgerApplication, url: str, settings: KafkaSettings) -> None:
-        self.checkpoints = SqlCheckpoints(open_projection_store(url).engine)
+        self.checkpoints = SqlCheckpoints(open_projection_store(url))
         self.reports: list[BatchReport] = []
         self.readiness: list[Readiness] = []
         self.done: dict[TopicPartition, int] = {}  # next offsets once a batch is all done
@@ -80,7 +80,7 @@ class Harness:
     async def _seen(self, report: BatchReport) -> None:
         self.reports.append(report)
         self.readiness.append(self.component.readiness())
-        self.done = dict(self.component.ingest.next_offsets)
+        self.done = dict(report.next_offsets)
 
     async def wait_for(self, done: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + WAIT

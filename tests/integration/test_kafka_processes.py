@@ -96,9 +96,22 @@ class Runner:
         process.wait()
 
     def terminate(self) -> int:
+        """A graceful stop (SIGTERM), once the process handles it: a process that is
+        still importing would just die of it (exit -15), which tests nothing."""
         process = self._process()
+        deadline = time.monotonic() + WAIT
+        while not self.handles_sigterm() and process.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} never started:\n{self.text()[-3000:]}")
+            time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         return process.wait(timeout=60)
+
+    def handles_sigterm(self) -> bool:
+        """The current start has logged that its component is starting (the SIGTERM
+        handler is installed just before)."""
+        current = self.text().rpartition(f"--- start {self.starts}\n")[2]
+        return "kafka: starting with" in current
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -173,9 +186,17 @@ def test_sigkill_at_seeded_random_points_neither_loses_nor_duplicates(
             tansu.bootstrap, [*settings.input_topics, *settings.output_topics], PARTITIONS
         )
         runner.start()
+        # Produced over ~15 s, so that the kills below land while it still writes (the
+        # runner drains faster than that: with shorter pauses it may be done first).
         producing = asyncio.create_task(
-            produce(tansu.bootstrap, settings, stream, PARTITIONS, chunk=2000, pause_s=0.3)
+            produce(tansu.bootstrap, settings, stream, PARTITIONS, chunk=2000, pause_s=1.5)
         )
+
+        def drained() -> bool:
+            return producing.done() and stored_positions(store) == end_positions(producing.result())
+
+        def moved_on(before: int) -> bool:
+            return advanced(store, before) or drained()
 
         async def reference() -> dict[str, Any]:
             # The clean run needs only what was sent: it runs meanwhile, on a thread.
@@ -188,7 +209,9 @@ def test_sigkill_at_seeded_random_points_neither_loses_nor_duplicates(
             # Kill while it commits: once it has made progress since its start, after a
             # random part of a second (between batches, inside one, while publishing).
             before = progress(store)
-            await wait_for(partial(advanced, store, before), "progress", [runner])
+            await wait_for(partial(moved_on, before), "progress", [runner])
+            if drained():
+                break  # nothing left to interrupt
             await asyncio.sleep(rng.uniform(0.0, 1.0))
             runner.kill()
             runner.start()
