@@ -2,10 +2,38 @@
 
 A snapshot is canonical JSON of every aggregate's state (Decimals as strings),
 never pickle: a snapshot read back from a database must not be able to run code.
+
+Layout (FORMAT 2). A long-lived ledger keeps every order it ever saw, and every fill of
+every position, so the state grows with history while what changes stays small. The
+snapshot is therefore cut into sections, each readable on its own, so that a reader
+pays for what it needs rather than for history:
+
+    MAGIC | header length (4 bytes, big-endian) | header (JSON) | body
+
+- `hot`: the account, the kill switch, the positions without their fills, the marks,
+  held reports, quarantined ids (zlib JSON);
+- `orders`: every order in the ledger's order, in chunks of CHUNK (zlib JSON each), with
+  `ids`, the orders' 16-byte ids in the same order, to find one without decompressing
+  the others;
+- `fills` (one part per position), `versions`, `recent` (zlib JSON): what only deciding
+  or a correction needs;
+- `rows` (optional): each order's row pre-rendered by the caller (`RowRenderer`), each
+  followed by the separator, in one uncompressed region, and where each row starts
+  (4-byte little-endian integers, read only when rows must be cut out), so that a state document
+  can be written out without building an Order per historical order.
+
+`restore_ledger` rebuilds everything; `Snapshot.restore_partial` only the hot part and
+the orders and position fills asked for: enough to apply a known tail of events and
+render a state document, never to decide or to be snapshotted again.
 """
 
 from __future__ import annotations
 
+import sys
+import zlib
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,7 +50,21 @@ from domain.order_table import OrderStatus, OrderTransition
 from domain.position import Position, PositionFill
 from domain.recent import Recent
 
-FORMAT = 1
+FORMAT = 2
+MAGIC = b"LEDGER-SNAPSHOT\n"
+CHUNK = 512  # orders per compressed chunk: a lookup decompresses one
+
+
+class SnapshotFormatError(ValueError):
+    """The bytes are not a snapshot this code can read (another format, or damaged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowRenderer:
+    """How the caller renders one order's document row, and what separates two rows."""
+
+    render: Callable[[Order], bytes]
+    sep: bytes
 
 
 def _d(x: Decimal | None) -> str | None:
@@ -41,30 +83,73 @@ def _T(x: str | None) -> datetime | None:
     return None if x is None else datetime.fromisoformat(x)
 
 
-def snapshot_ledger(ledger: Ledger) -> bytes:
-    a, ks = ledger.account, ledger.killswitch
-    state: dict[str, Any] = {
+# ============================================================================ writing
+
+
+def snapshot_ledger(ledger: Ledger, rows: RowRenderer | None = None) -> bytes:
+    body = bytearray()
+
+    def put(data: bytes, compress: bool = True) -> list[int]:
+        part = zlib.compress(data, 1) if compress else data
+        body.extend(part)
+        return [len(body) - len(part), len(part)]
+
+    orders = list(ledger.orders.values())
+    positions = list(ledger.positions.values())
+    region, offsets = b"", array("I")
+    if rows is not None:
+        # One region, each row followed by the separator: the rows of any run of orders
+        # are one slice of it (less the last separator), and so is the whole document's.
+        rendered = [rows.render(o) + rows.sep for o in orders]
+        at = 0
+        for r in rendered:
+            offsets.append(at)
+            at += len(r)
+        if sys.byteorder == "big":  # stored little-endian
+            offsets.byteswap()
+        region = b"".join(rendered)
+    # In the order a state document reads them: a database reads a large value from its
+    # start (SQLite follows a chain of pages), so what is read often comes first.
+    header: dict[str, Any] = {
         "format": FORMAT,
-        "orders": [_order(o) for o in ledger.orders.values()],
+        "chunk": CHUNK,
+        "hot": put(orjson.dumps(_hot(ledger, positions))),
+        "ids": put(b"".join(o.intent_id.bytes for o in orders), compress=False),
+        "rows": None
+        if rows is None
+        else {"offsets": put(offsets.tobytes(), compress=False), "sep": len(rows.sep)},
+        "orders": [
+            put(orjson.dumps([_order(o) for o in orders[i : i + CHUNK]]))
+            for i in range(0, len(orders), CHUNK)
+        ],
+    }
+    if rows is not None:
+        header["rows"]["at"] = put(region, compress=False)
+    header["fills"] = [put(orjson.dumps(_position_fills(p))) for p in positions]
+    header["versions"] = put(orjson.dumps({str(k): v for k, v in ledger.versions.items()}))
+    header["recent"] = put(orjson.dumps(_recent(ledger)))
+    head = orjson.dumps(header)
+    return MAGIC + len(head).to_bytes(4, "big") + head + bytes(body)
+
+
+def _hot(ledger: Ledger, positions: list[Position]) -> dict[str, Any]:
+    a, ks = ledger.account, ledger.killswitch
+    return {
         "positions": [
-            {
-                "id": str(p.id),
-                "account": p.account,
-                "symbol": p.symbol,
-                "multiplier": _d(p.multiplier),
-                "version": p.version,
-                "quantity": _d(p.quantity),
-                "avg_price": _d(p.avg_price),
-                "realized_pnl": _d(p.realized_pnl),
-                "commission": _d(p.commission),
-                "last_fill_price": _d(p.last_fill_price),
-                "cost": _d(p.cost),
-                "fills": [
-                    [f.exec_id, _d(f.signed_quantity), _d(f.price), _d(f.commission)]
-                    for f in p.fills.values()
-                ],
-            }
-            for p in ledger.positions.values()
+            [
+                str(p.id),
+                p.account,
+                p.symbol,
+                _d(p.multiplier),
+                p.version,
+                _d(p.quantity),
+                _d(p.avg_price),
+                _d(p.realized_pnl),
+                _d(p.commission),
+                _d(p.last_fill_price),
+                _d(p.cost),
+            ]
+            for p in positions
         ],
         "account": {
             "version": a.version,
@@ -84,29 +169,29 @@ def snapshot_ledger(ledger: Ledger) -> bytes:
             "exposure": {k: _d(v) for k, v in a.exposure.items()},
             "market_value": _d(a.market_value),
         },
-        "killswitch": {
-            "state": ks.state.value,
-            "version": ks.version,
-            "since": _t(ks.since),
-            "reason": ks.reason,
-            "by": ks.by,
-            "trigger": ks.trigger,
-        },
+        "killswitch": [ks.state.value, ks.version, _t(ks.since), ks.reason, ks.by, ks.trigger],
         "held": {str(k): [t for t, _ in v] for k, v in ledger.held.items()},
         "quarantined": sorted(str(q) for q in ledger.quarantined),
-        "versions": {str(k): v for k, v in ledger.versions.items()},
         "last_bar": [[s, b, _t(t)] for (s, b), t in ledger.market.last_bar.items()],
         "last_tick": {
             s: [_t(t[0]), _d(t[1]), _d(t[2]), t[3]] for s, t in ledger.market.last_tick.items()
         },
         "last_ofi": {s: _t(t) for s, t in ledger.market.last_ofi.items()},
         "last_recorded_at": _t(ledger.last_recorded_at),
-        "recent": [
-            [list(stream), [_key(k) for k in memory.items()]]
-            for stream, memory in ledger.market.recent.items()
-        ],
     }
-    return orjson.dumps(state)
+
+
+def _recent(ledger: Ledger) -> list[Any]:
+    return [
+        [list(stream), [_key(k) for k in memory.items()]]
+        for stream, memory in ledger.market.recent.items()
+    ]
+
+
+def _position_fills(p: Position) -> list[Any]:
+    return [
+        [f.exec_id, _d(f.signed_quantity), _d(f.price), _d(f.commission)] for f in p.fills.values()
+    ]
 
 
 def _key(k: object) -> Any:
@@ -121,115 +206,258 @@ def _unkey(k: Any) -> object:
     return _T(k)
 
 
-def _order(o: Order) -> dict[str, Any]:
-    return {
-        "intent_id": str(o.intent_id),
-        "symbol": o.symbol,
-        "side": o.side,
-        "quantity": _d(o.quantity),
-        "order_type": o.order_type,
-        "limit_price": _d(o.limit_price),
-        "stop_price": _d(o.stop_price),
-        "account": o.account,
-        "origin": o.origin,
-        "status": o.status.value,
-        "version": o.version,
-        "status_before_cancel": o.status_before_cancel.value,
-        "broker_order_id": o.broker_order_id,
-        "filled": _d(o.filled),
-        "avg_fill_price": _d(o.avg_fill_price),
-        "commission": _d(o.commission),
-        "fills": [
-            [f.exec_id, _d(f.quantity), _d(f.price), _d(f.commission)] for f in o.fills.values()
-        ],
-        "refused": sorted(o.refused),
-        "seen": sorted(t.value for t in o.seen),
-        "commissions_seen": {k: sorted(str(c) for c in v) for k, v in o.commissions_seen.items()},
-        "high_filled": _d(o.high_filled),
-    }
+def _order(o: Order) -> list[Any]:
+    return [
+        str(o.intent_id),
+        o.symbol,
+        o.side,
+        _d(o.quantity),
+        o.order_type,
+        _d(o.limit_price),
+        _d(o.stop_price),
+        o.account,
+        o.origin,
+        o.status.value,
+        o.version,
+        o.status_before_cancel.value,
+        o.broker_order_id,
+        _d(o.filled),
+        _d(o.avg_fill_price),
+        _d(o.commission),
+        [[f.exec_id, _d(f.quantity), _d(f.price), _d(f.commission)] for f in o.fills.values()],
+        sorted(o.refused),
+        sorted(t.value for t in o.seen),
+        {k: sorted(str(c) for c in v) for k, v in o.commissions_seen.items()},
+        _d(o.high_filled),
+    ]
 
 
-def restore_ledger(data: bytes, config: LedgerConfig) -> Ledger:
-    s = orjson.loads(data)
-    ledger = Ledger(config)
-    for o in s["orders"]:
-        order = Order(
-            UUID(o["intent_id"]),
-            o["symbol"],
-            o["side"],
-            Decimal(o["quantity"]),
-            o["order_type"],
-            _D(o["limit_price"]),
-            _D(o["stop_price"]),
-            o["account"],
-            o["origin"],
-            OrderStatus(o["status"]),
-            o["version"],
-            OrderStatus(o["status_before_cancel"]),
-            o["broker_order_id"],
-            Decimal(o["filled"]),
-            Decimal(o["avg_fill_price"]),
-            Decimal(o["commission"]),
+# ============================================================================ reading
+
+
+def _order_from(o: list[Any]) -> Order:
+    (iid, sym, side, qty, otype, limit, stop, acct, origin, status, version, before, broker) = o[
+        :13
+    ]
+    filled, avg, commission, fills, refused, seen, commissions, high = o[13:]
+    order = Order(
+        UUID(iid),
+        sym,
+        side,
+        Decimal(qty),
+        otype,
+        _D(limit),
+        _D(stop),
+        acct,
+        origin,
+        OrderStatus(status),
+        version,
+        OrderStatus(before),
+        broker,
+        Decimal(filled),
+        Decimal(avg),
+        Decimal(commission),
+    )
+    for exec_id, q, p, c in fills:
+        order.fills[exec_id] = Fill(exec_id, Decimal(q), Decimal(p), Decimal(c))
+        order.exec_by_base[exec_id.rpartition(".")[0] or exec_id] = exec_id
+    order.refused = set(refused)
+    order.seen = {OrderTransition(t) for t in seen}
+    order.commissions_seen = {k: {Decimal(c) for c in v} for k, v in commissions.items()}
+    order.high_filled = Decimal(high)
+    return order
+
+
+Reader = Callable[[int, int], bytes]  # (offset, length) -> those bytes of a snapshot
+
+
+class Snapshot:
+    """The sections of a snapshot, each read and decoded when first asked for: from the
+    bytes, or through a reader of byte ranges (a snapshot in a database is read only as
+    far as it is used)."""
+
+    def __init__(self, source: bytes | Reader) -> None:
+        self._read: Reader = (
+            (lambda at, n: source[at : at + n]) if isinstance(source, bytes) else source
         )
-        for exec_id, q, p, c in o["fills"]:
-            order.fills[exec_id] = Fill(exec_id, Decimal(q), Decimal(p), Decimal(c))
-            order.exec_by_base[exec_id.rpartition(".")[0] or exec_id] = exec_id
-        order.refused = set(o["refused"])
-        order.seen = {OrderTransition(t) for t in o["seen"]}
-        order.commissions_seen = {
-            k: {Decimal(c) for c in v} for k, v in o["commissions_seen"].items()
+        start = self._read(0, len(MAGIC) + 4)
+        if not start.startswith(MAGIC) or len(start) < len(MAGIC) + 4:
+            raise SnapshotFormatError("not a ledger snapshot (or an older format)")
+        size = int.from_bytes(start[len(MAGIC) :], "big")
+        try:
+            self.header: dict[str, Any] = orjson.loads(self._read(len(start), size))
+        except orjson.JSONDecodeError as e:
+            raise SnapshotFormatError(f"damaged snapshot header: {e}") from e
+        if self.header.get("format") != FORMAT:
+            raise SnapshotFormatError(f"snapshot format {self.header.get('format')!r}")
+        self._base = len(start) + size
+        self.chunk: int = self.header["chunk"]  # orders per chunk
+        self._chunks: dict[int, list[Any]] = {}
+        self._ids: bytes | None = None
+
+    def _raw(self, part: list[int], skip: int = 0, less: int = 0) -> bytes:
+        return self._read(self._base + part[0] + skip, part[1] - skip - less)
+
+    def _json(self, part: list[int]) -> Any:
+        return orjson.loads(zlib.decompress(self._raw(part)))
+
+    def load(self) -> None:
+        """Read the whole snapshot at once (before using most of it)."""
+        end = max(p[0] + p[1] for p in self._parts())
+        body = self._raw([0, end])
+        self._base, self._read = 0, lambda at, n: body[at : at + n]
+
+    def _parts(self) -> list[list[int]]:
+        h = self.header
+        out = [h["hot"], h["recent"], h["versions"], h["ids"], *h["fills"], *h["orders"]]
+        if h["rows"] is not None:
+            out += [h["rows"]["at"], h["rows"]["offsets"]]
+        return out
+
+    @property
+    def order_count(self) -> int:
+        return int(self.header["ids"][1]) // 16
+
+    def order_index(self, intent_id: UUID) -> int | None:
+        """Where the order is in the ledger's order; None when the snapshot has none."""
+        if self._ids is None:
+            self._ids = self._raw(self.header["ids"])
+        key, at = intent_id.bytes, 0
+        while (at := self._ids.find(key, at)) >= 0:
+            if at % 16 == 0:
+                return at // 16
+            at += 1
+        return None
+
+    def order(self, index: int) -> Order:
+        n = index // self.chunk
+        chunk = self._chunks.get(n)
+        if chunk is None:
+            chunk = self._chunks[n] = self._json(self.header["orders"][n])
+        return _order_from(chunk[index % self.chunk])
+
+    @property
+    def has_rows(self) -> bool:
+        return self.header["rows"] is not None
+
+    def rows_around(self, indexes: Iterable[int]) -> list[bytes | int]:
+        """Every order's pre-rendered row, in the ledger's order, as runs of rows (joined
+        by the separator) with the orders at `indexes` left out, each as its index in
+        the place of its row."""
+        rows = self.header["rows"]
+        if rows is None:
+            raise SnapshotFormatError("this snapshot was taken without rows")
+        region, sep, count = rows["at"], rows["sep"], self.order_count
+        cut = sorted({i for i in indexes if 0 <= i < count})
+        if not count:
+            return []
+        if not cut:
+            return [self._raw(region, less=sep)]
+        offsets = array("I", self._raw(rows["offsets"]))
+        if sys.byteorder == "big":
+            offsets.byteswap()
+        first = offsets[cut[0]]
+        whole = self._raw(region)  # one read: a second would walk the pages again
+        out: list[bytes | int] = [whole[: first - sep]] if first else []
+        bounds = [*(offsets[i] for i in cut), len(whole)]
+        for k, i in enumerate(cut):
+            out.append(i)
+            start = offsets[i + 1] if i + 1 < count else len(whole)
+            if start < bounds[k + 1]:
+                out.append(whole[start : bounds[k + 1] - sep])
+        return out
+
+    # ------------------------------------------------------------------ restoring
+
+    def restore(self, config: LedgerConfig) -> Ledger:
+        """The whole ledger, as it was."""
+        self.load()
+        ledger = self._restore_hot(config, fills_for=None)
+        for n, part in enumerate(self.header["orders"]):
+            chunk = self._chunks.pop(n, None) or self._json(part)
+            for o in chunk:
+                order = _order_from(o)
+                ledger.orders[order.intent_id] = order
+        ledger.versions = {UUID(k): v for k, v in self._json(self.header["versions"]).items()}
+        for (kind, symbol, bar_size), keys in self._json(self.header["recent"]):
+            memory = ledger.market.recent[(kind, symbol, bar_size)] = Recent()
+            for k in keys:
+                memory.add(_unkey(k))
+        return ledger
+
+    def restore_partial(
+        self,
+        config: LedgerConfig,
+        orders: Iterable[UUID] = (),
+        fills_for: Iterable[tuple[str, str]] = (),
+    ) -> Ledger:
+        """A ledger with the hot state, only the `orders` named (those the snapshot has)
+        and only the positions in `fills_for` with their fills: apply events that touch
+        nothing else to it, render documents from it; never decide with it."""
+        ledger = self._restore_hot(config, fills_for=set(fills_for))
+        for intent_id in orders:
+            index = self.order_index(intent_id)
+            if index is not None:
+                ledger.orders[intent_id] = self.order(index)
+        return ledger
+
+    def _restore_hot(self, config: LedgerConfig, fills_for: set[tuple[str, str]] | None) -> Ledger:
+        s = self._json(self.header["hot"])
+        ledger = Ledger(config)
+        for n, p in enumerate(s["positions"]):
+            q, avg, realized, commission, last_price, cost = map(Decimal, p[5:])
+            pos = Position(
+                UUID(p[0]),
+                p[1],
+                p[2],
+                Decimal(p[3]),
+                p[4],
+                q,
+                avg,
+                realized,
+                commission,
+                last_price,
+                cost,
+            )
+            if fills_for is None or (pos.account, pos.symbol) in fills_for:
+                for exec_id, q, price, c in self._json(self.header["fills"][n]):
+                    pos.fills[exec_id] = PositionFill(
+                        exec_id, Decimal(q), Decimal(price), Decimal(c)
+                    )
+            ledger.positions[(pos.account, pos.symbol)] = pos
+        a, sa = ledger.account, s["account"]
+        a.version, a.opened, a.cash = sa["version"], sa["opened"], Decimal(sa["cash"])
+        a.day = date.fromisoformat(sa["day"]) if sa["day"] else None
+        a.opening_equity = Decimal(sa["opening_equity"])
+        a.high_water_mark = Decimal(sa["high_water_mark"])
+        a.daily_returns = [Decimal(r) for r in sa["daily_returns"]]
+        a.active_returns = [Decimal(r) for r in sa["active_returns"]]
+        a.traded_today = sa["traded_today"]
+        a.marks = {k: Decimal(v) for k, v in sa["marks"].items()}
+        a.market_marked = set(sa["market_marked"])
+        a.holdings = {
+            (acct, sym): Holding(Decimal(q), Decimal(m)) for acct, sym, q, m in sa["holdings"]
         }
-        order.high_filled = Decimal(o["high_filled"])
-        ledger.orders[order.intent_id] = order
-    for p in s["positions"]:
-        pos = Position(
-            UUID(p["id"]),
-            p["account"],
-            p["symbol"],
-            Decimal(p["multiplier"]),
-            p["version"],
-            Decimal(p["quantity"]),
-            Decimal(p["avg_price"]),
-            Decimal(p["realized_pnl"]),
-            Decimal(p["commission"]),
-            Decimal(p["last_fill_price"]),
-            Decimal(p["cost"]),
-        )
-        for exec_id, q, price, c in p["fills"]:
-            pos.fills[exec_id] = PositionFill(exec_id, Decimal(q), Decimal(price), Decimal(c))
-        ledger.positions[(pos.account, pos.symbol)] = pos
-    a, sa = ledger.account, s["account"]
-    a.version, a.opened, a.cash = sa["version"], sa["opened"], Decimal(sa["cash"])
-    a.day = date.fromisoformat(sa["day"]) if sa["day"] else None
-    a.opening_equity = Decimal(sa["opening_equity"])
-    a.high_water_mark = Decimal(sa["high_water_mark"])
-    a.daily_returns = [Decimal(r) for r in sa["daily_returns"]]
-    a.active_returns = [Decimal(r) for r in sa["active_returns"]]
-    a.traded_today = sa["traded_today"]
-    a.marks = {k: Decimal(v) for k, v in sa["marks"].items()}
-    a.market_marked = set(sa["market_marked"])
-    a.holdings = {
-        (acct, sym): Holding(Decimal(q), Decimal(m)) for acct, sym, q, m in sa["holdings"]
-    }
-    a.exposure = {k: Decimal(v) for k, v in sa["exposure"].items()}
-    a.market_value = Decimal(sa["market_value"])
-    ks, sk = ledger.killswitch, s["killswitch"]
-    ks.state, ks.version, ks.since = KillSwitchState(sk["state"]), sk["version"], _T(sk["since"])
-    ks.reason, ks.by, ks.trigger = sk["reason"], sk["by"], sk["trigger"]
-    for intent, texts in s["held"].items():
-        reports = [(t, parse_message(t)) for t in texts]
-        ledger.held[UUID(intent)] = [(t, r) for t, r in reports if isinstance(r, ExecutionReport)]
-    ledger.quarantined = {UUID(q) for q in s["quarantined"]}
-    ledger.versions = {UUID(k): v for k, v in s["versions"].items()}
-    ledger.market.last_bar = {(sym, bar): _T(t) for sym, bar, t in s["last_bar"]}  # type: ignore[misc]
-    ledger.market.last_tick = {
-        sym: (_T(t[0]), Decimal(t[1]), Decimal(t[2]), t[3])  # type: ignore[misc]
-        for sym, t in s["last_tick"].items()
-    }
-    ledger.market.last_ofi = {sym: _T(t) for sym, t in s["last_ofi"].items()}  # type: ignore[misc]
-    ledger.last_recorded_at = _T(s["last_recorded_at"])
-    for (kind, symbol, bar_size), keys in s["recent"]:
-        memory = ledger.market.recent[(kind, symbol, bar_size)] = Recent()
-        for k in keys:
-            memory.add(_unkey(k))
-    return ledger
+        a.exposure = {k: Decimal(v) for k, v in sa["exposure"].items()}
+        a.market_value = Decimal(sa["market_value"])
+        ks = ledger.killswitch
+        state, ks.version, since, ks.reason, ks.by, ks.trigger = s["killswitch"]
+        ks.state, ks.since = KillSwitchState(state), _T(since)
+        for intent, texts in s["held"].items():
+            reports = [(t, parse_message(t)) for t in texts]
+            ledger.held[UUID(intent)] = [
+                (t, r) for t, r in reports if isinstance(r, ExecutionReport)
+            ]
+        ledger.quarantined = {UUID(q) for q in s["quarantined"]}
+        ledger.market.last_bar = {(sym, bar): _T(t) for sym, bar, t in s["last_bar"]}  # type: ignore[misc]
+        ledger.market.last_tick = {
+            sym: (_T(t[0]), Decimal(t[1]), Decimal(t[2]), t[3])  # type: ignore[misc]
+            for sym, t in s["last_tick"].items()
+        }
+        ledger.market.last_ofi = {sym: _T(t) for sym, t in s["last_ofi"].items()}  # type: ignore[misc]
+        ledger.last_recorded_at = _T(s["last_recorded_at"])
+        return ledger
+
+
+def restore_ledger(data: bytes | Snapshot, config: LedgerConfig) -> Ledger:
+    return (data if isinstance(data, Snapshot) else Snapshot(data)).restore(config)

@@ -17,11 +17,19 @@ FORMATS = ("text", "json", "csv")
 
 
 def _default(obj: Any) -> Any:
+    data = getattr(obj, "prerendered_json", None)
+    if isinstance(data, bytes):  # rows a snapshot rendered in this very layout
+        return orjson.Fragment(data)
     return str(obj)
 
 
 def to_json(doc: Any) -> str:
-    return orjson.dumps(doc, default=_default, option=orjson.OPT_INDENT_2).decode()
+    return to_json_bytes(doc).decode()
+
+
+def to_json_bytes(doc: Any) -> bytes:
+    """`to_json` as UTF-8 bytes, for documents too large to decode and encode again."""
+    return orjson.dumps(doc, default=_default, option=orjson.OPT_INDENT_2)
 
 
 def emit_rows(

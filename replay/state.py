@@ -30,7 +30,7 @@ from domain.codec import EventCodec, micros, topic_of
 from domain.ledger import Ledger, LedgerConfig
 from domain.order import Order
 from domain.position import Position
-from domain.snapshot import restore_ledger
+from domain.snapshot import Snapshot, restore_ledger
 from projections.views import Row, dec, killswitch_row, order_rows, position_rows
 
 PAGE = 20_000
@@ -138,12 +138,13 @@ def config_from_log(log: EventLog, config: LedgerConfig) -> LedgerConfig:
 
 
 class SnapshotSource(Protocol):
-    """Where whole-ledger snapshots come from (the seam for a `ledger_snapshots` table in
-    the store). `nearest` returns (position, snapshot bytes) of the latest snapshot at or
-    before `position`; `offer` sees the ledger after each event a rebuild applies, to take
-    one when it wants."""
+    """Where whole-ledger snapshots come from (`replay.snapshots.StoreSnapshots`: the
+    store's `ledger_snapshots`). `nearest` returns (position, snapshot bytes or a
+    `Snapshot` reading them) of the latest usable snapshot at or before `position`;
+    `offer` sees the ledger after each event a rebuild applies, to take one when it
+    wants."""
 
-    def nearest(self, position: int) -> tuple[int, bytes] | None: ...
+    def nearest(self, position: int) -> tuple[int, bytes | Snapshot] | None: ...
 
     def offer(self, position: int, ledger: Ledger) -> None: ...
 

@@ -4,7 +4,8 @@ Idempotent: roles are created when absent, grants are revoked and granted again 
 re-run converges on the model in roles.py, the schema version is recorded by the
 table set-up itself. It runs as the login role, which on PostgreSQL needs CREATEROLE
 and the right to grant on the schema (a superuser, or the schema's owner); the tables
-are created *as the owner role* so that the owner, not the login, owns them.
+are created *as the owner role* so that the owner, not the login, owns them. That
+includes `ledger_snapshots` (append-only; INSERT for the writer, which `serve` runs as).
 
 Read-model tables: PostgreSQL's default privileges cannot select tables by name, so
 - tables the projector creates are its own (it has CREATE on the schema), and the
@@ -33,6 +34,8 @@ from adapters.store import open_recorder, store_env
 from adapters.store.errors import StoreUnavailable, StoreUrlError
 from adapters.store.postgres import LedgerPostgresRecorder
 from adapters.store.roles import KINDS, RoleNames
+from adapters.store.snapshots import TABLE as SNAPSHOTS
+from adapters.store.snapshots import SnapshotTable
 from adapters.store.url import mask_url
 
 EVENT_TABLE = "ledger_events"
@@ -65,6 +68,7 @@ def init_store(url: str, names: RoleNames | None = None) -> InitReport:
         with open_recorder(url, role="", create=False) as rec:
             before = rec.schema_version()
             rec.create_table()
+            SnapshotTable(rec).create()
             after = rec.schema_version()
         return InitReport(mask_url(url), location.backend, after, _tables(before, after))
     return _init_postgres(url, names or RoleNames.from_env())
@@ -84,6 +88,7 @@ def _init_postgres(url: str, names: RoleNames) -> InitReport:
                 _prepare_schema(conn, schema, names)
         with open_recorder(url, role=names.owner, create=True) as owned:
             after = owned.schema_version()
+            SnapshotTable(owned).create()
         with _as_login(url) as rec, rec.datastore.get_connection() as conn, conn.transaction():
             _grant(conn, schema, names)
             conn.execute(
@@ -135,7 +140,7 @@ def _prepare_schema(conn: Connection[DictRow], schema: str, names: RoleNames) ->
     )
     # Tables created before `db init` (the first open of the store, as the login) move
     # to the owner, and so do the functions they use.
-    for rel in ("ledger_events", "source_positions", "ledger_meta"):
+    for rel in ("ledger_events", "source_positions", "ledger_meta", SNAPSHOTS):
         if _exists(conn, f'"{schema}".{rel}'):
             conn.execute(SQL("ALTER TABLE {}.{} OWNER TO {}").format(s, Identifier(rel), owner))
     for fn in ("ledger_refuse_change", f"{EVENT_TABLE}_lock"):
@@ -148,14 +153,20 @@ def _prepare_schema(conn: Connection[DictRow], schema: str, names: RoleNames) ->
 
 def _grant(conn: Connection[DictRow], schema: str, names: RoleNames) -> None:
     s = Identifier(schema)
-    events, sources, meta = (
+    events, sources, meta, snapshots = (
         SQL("{}.{}").format(s, Identifier(t))
-        for t in (EVENT_TABLE, "source_positions", "ledger_meta")
+        for t in (EVENT_TABLE, "source_positions", "ledger_meta", SNAPSHOTS)
     )
     others = _idents(names, "writer", "projector", "reader")
     statements: list[Composed] = [
-        SQL("REVOKE ALL ON {}, {}, {} FROM {}").format(events, sources, meta, others),
-        SQL("GRANT SELECT, INSERT ON {} TO {}").format(events, Identifier(names.writer)),
+        SQL("REVOKE ALL ON {}, {}, {}, {} FROM {}").format(
+            events, sources, meta, snapshots, others
+        ),
+        # Snapshots are append-only like the events: `serve` (the writer) adds them.
+        SQL("GRANT SELECT, INSERT ON {}, {} TO {}").format(
+            events, snapshots, Identifier(names.writer)
+        ),
+        SQL("GRANT SELECT ON {} TO {}").format(snapshots, _idents(names, "projector", "reader")),
         SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(sources, Identifier(names.writer)),
         SQL("GRANT SELECT ON {}, {}, {} TO {}").format(
             events, sources, meta, _idents(names, "projector", "reader")

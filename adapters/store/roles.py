@@ -2,7 +2,8 @@
 role a connection runs as.
 
 - owner: owns the ledger's tables; migrations (`ledger db init` creates them as it).
-- writer: INSERT + SELECT on the event table, upserts source positions (`serve`, `ingest`).
+- writer: INSERT + SELECT on the event table and on `ledger_snapshots` (append-only
+  both), upserts source positions (`serve`, `ingest`).
 - projector: SELECT on the event tables, all rights on the read-model tables `proj_*`
   (projections, `rebuild`), never a change to the event tables.
 - reader: SELECT only (`replay`, `verify`, `audit --from-log`).

@@ -19,6 +19,7 @@ from replay.report.markdown import render
 from replay.report.postmortem import collect
 from replay.report.window import BY, resolve_positions
 from replay.runtime import common_options, runtime
+from replay.snapshots import StoreSnapshots
 from replay.timespec import TIME, TimeSpec, resolve
 
 REPORT, DATA = "postmortem.md", "postmortem.json"
@@ -64,7 +65,7 @@ def postmortem(
     clock = reference_clock(now)
     with log_session(rt) as (log, config):
         bounds = resolve_positions(log, [resolve(since, clock), resolve(until, clock)], by)
-        data = collect(log, config, bounds[0], bounds[1], by)
+        data = collect(log, config, bounds[0], bounds[1], by, StoreSnapshots(log, config))
     # matplotlib takes seconds to import: only the command that draws pays for it.
     from replay.report.charts import render_charts
 

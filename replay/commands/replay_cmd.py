@@ -22,13 +22,14 @@ from domain.ledger import LedgerConfig
 from projections.runner import ProjectionNotSetUp
 from replay.commands.views import projection_errors
 from replay.errors import DATA, UNAVAILABLE, USAGE, CliError
-from replay.render import emit_doc, emit_rows, to_json
+from replay.render import emit_doc, emit_rows, to_json, to_json_bytes
 from replay.report.check import compare, read_live
 from replay.report.events import EVENT_TYPES
 from replay.report.refeed import refeed
 from replay.report.text import at_title, print_state, print_window
 from replay.report.window import BY, Bound, build_window, resolve_positions, state_at
 from replay.runtime import Runtime, common_options, runtime, stderr_is_tty, translate_errors
+from replay.snapshots import StoreSnapshots, expand_rows
 from replay.state import (
     STORE_ERRORS,
     EventLog,
@@ -201,11 +202,14 @@ def replay(
     with log_session(rt) as (log, config):
         specs = [resolve(s, clock) for s in (as_of, since, until) if s is not None]
         bounds = resolve_positions(log, specs, by)
+        snapshots = StoreSnapshots(log, config)
         if mode == "as-of":
-            doc = state_at(log, config, bounds[0].position, flt)
+            doc = state_at(
+                log, config, bounds[0].position, flt, snapshots, prerendered=rt.format == "json"
+            )
             _emit_state(doc, rt.format, bounds[0].spec, bounds[0].position)
         elif mode == "check":
-            _run_check(ctx, rt, log, config, bounds[0].position if bounds else None)
+            _run_check(ctx, rt, log, config, bounds[0].position if bounds else None, snapshots)
         elif mode == "refeed" and to_projection is not None:
             upto = bounds[1].position if len(bounds) > 1 else None
             with projection_errors():
@@ -213,7 +217,8 @@ def replay(
         else:
             if until is None:
                 bounds.append(Bound("end", log.last_position()))
-            _emit_window(build_window(log, config, bounds[0], bounds[1], flt, by), rt.format)
+            window = build_window(log, config, bounds[0], bounds[1], flt, by, snapshots)
+            _emit_window(window, rt.format)
 
 
 def _mode(
@@ -250,7 +255,12 @@ def _mode(
 
 
 def _run_check(
-    ctx: click.Context, rt: Runtime, log: EventLog, config: LedgerConfig, until: int | None
+    ctx: click.Context,
+    rt: Runtime,
+    log: EventLog,
+    config: LedgerConfig,
+    until: int | None,
+    snapshots: StoreSnapshots,
 ) -> None:
     with projection_errors():
         try:
@@ -262,7 +272,7 @@ def _run_check(
     position = until if until is not None else live.common_position()
     if position is None:
         position = log.last_position()
-    differences = compare(state_at(log, config, position), live, position)
+    differences = compare(state_at(log, config, position, snapshots=snapshots), live, position)
     doc = {"position": position, "checkpoints": live.checkpoints, "differences": differences}
     if rt.format == "json":
         click.echo(to_json(doc))
@@ -281,9 +291,9 @@ def _run_check(
 
 def _emit_state(doc: dict[str, Any], fmt: str, spec: str, position: int) -> None:
     if fmt == "json":
-        click.echo(to_json(doc))
+        click.echo(to_json_bytes(doc))  # the same text, without a round trip through str
     else:
-        print_state(doc, at_title({"spec": spec, "position": position}))
+        print_state(expand_rows(doc), at_title({"spec": spec, "position": position}))
 
 
 def _emit_window(doc: dict[str, Any], fmt: str) -> None:

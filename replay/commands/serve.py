@@ -43,6 +43,7 @@ from adapters.projections.service import (
     ServeContext,
     ServeLoop,
 )
+from adapters.projections.snapshot_writer import DEFAULT_EVERY, SnapshotWriter
 from projections.metrics import LedgerCollector, ServeMetrics
 from projections.runner import DEFAULT_BATCH
 from replay.commands.views import projection_errors
@@ -62,6 +63,8 @@ class ServeOptions:
     broker_port: int | None = None
     broker_client_id: int | None = None
     broker_account: str | None = None
+    snapshot_every: int = DEFAULT_EVERY  # 0: no snapshots
+    store_url: str = ""  # where snapshots go (the store being served)
 
 
 def components(options: ServeOptions) -> list[ServeComponent]:
@@ -85,6 +88,8 @@ def components(options: ServeOptions) -> list[ServeComponent]:
                 account=options.broker_account,
             )
         )
+    if options.snapshot_every > 0 and options.store_url:
+        comps.append(SnapshotWriter(options.store_url, options.snapshot_every))
     return [*comps, ProjectionFollower(options.batch_size), ChainWatch()]
 
 
@@ -155,6 +160,14 @@ def _log(message: str) -> None:
 @click.option(
     "--account", "broker_account", default=None, help="Broker account (LEDGER_IBKR_ACCOUNT)."
 )
+@click.option(
+    "--snapshot-every",
+    "snapshot_every",
+    type=click.IntRange(min=0),
+    default=DEFAULT_EVERY,
+    show_default=True,
+    help="Write a ledger snapshot (ledger_snapshots) every N events, for fast replays (0: never).",
+)
 @common_options
 @click.pass_context
 def serve(
@@ -169,6 +182,7 @@ def serve(
     broker_port: int | None,
     broker_client_id: int | None,
     broker_account: str | None,
+    snapshot_every: int,
     fmt: str | None,
     store: str | None,
 ) -> None:
@@ -190,6 +204,8 @@ def serve(
         broker_port,
         broker_client_id,
         broker_account,
+        snapshot_every,
+        rt.store_url,
     )
     stop = threading.Event()
     with projection_errors():

@@ -18,7 +18,14 @@ from domain.ledger import Ledger, LedgerConfig
 from projections.views import Row, iso, killswitch_row
 from replay.report.events import summary
 from replay.report.window import Bound, bound_doc, check_order
-from replay.state import EventLog, Rebuilder, account_row, diff_documents, state_document
+from replay.state import (
+    EventLog,
+    Rebuilder,
+    SnapshotSource,
+    account_row,
+    diff_documents,
+    state_document,
+)
 
 ACCOUNT_EVENTS = (ev.PositionEvent, ev.MarketEvent, ev.AccountOpened, ev.AccountDayRolled)
 
@@ -138,10 +145,15 @@ def _num(text: str) -> Decimal:
 
 
 def collect(
-    log: EventLog, config: LedgerConfig, since: Bound, until: Bound, by: str = "recorded"
+    log: EventLog,
+    config: LedgerConfig,
+    since: Bound,
+    until: Bound,
+    by: str = "recorded",
+    snapshots: SnapshotSource | None = None,
 ) -> dict[str, Any]:
     check_order(since, until)
-    ledger = Rebuilder(log, config).state_at(since.position)
+    ledger = Rebuilder(log, config, snapshots).state_at(since.position)
     state_since = state_document(ledger)
     since_doc = bound_doc(since, ledger)
     curve = [_point(since.position, None, ledger)]

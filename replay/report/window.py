@@ -19,6 +19,7 @@ from domain import events as ev
 from domain.ledger import Ledger, LedgerConfig
 from projections.views import Row, iso, killswitch_row
 from replay.report.events import Facts, facts, summary
+from replay.snapshots import expand_rows, snapshot_document
 from replay.state import (
     EVERYTHING,
     IDENTITY,
@@ -179,8 +180,17 @@ def state_at(
     position: int,
     flt: Filter = EVERYTHING,
     snapshots: SnapshotSource | None = None,
+    *,
+    prerendered: bool = False,
 ) -> dict[str, Any]:
-    """The state document after event `position` (`replay --as-of`)."""
+    """The state document after event `position` (`replay --as-of`). From a snapshot
+    when one serves; with `prerendered`, orders' rows may stay as the snapshot rendered
+    them (`PrerenderedRows`: for `to_json` only)."""
+    snap = snapshots.nearest(position) if snapshots is not None else None
+    if snap is not None:
+        doc = snapshot_document(log, config, snap, position, flt)
+        if doc is not None:
+            return doc if prerendered else expand_rows(doc)
     return state_document(Rebuilder(log, config, snapshots).state_at(position), flt)
 
 

@@ -5,6 +5,7 @@ Roles are cluster-wide: each test makes its own names and drops them afterwards.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,11 +17,16 @@ from adapters.store import StoreUnavailable, open_ledger, open_recorder
 from adapters.store.admin import init_store
 from adapters.store.errors import AppendOnlyViolation
 from adapters.store.roles import RoleNames
+from adapters.store.snapshots import AS_OF_ROWS, SnapshotTable
 from adapters.store.verify import verify_store
 from bench.workload import messages
 from contracts import SourcedMessage
 from domain.clock import SteppingClock
 from domain.ledger import LedgerConfig
+from domain.snapshot import snapshot_ledger
+from replay.report.window import state_at
+from replay.snapshots import StoreSnapshots
+from replay.state import Rebuilder, open_event_log, state_document
 from tests.conftest import T0
 from tests.support.services import POSTGRES_URL, postgres_schema, postgres_store_url
 
@@ -180,3 +186,41 @@ def test_an_uninitialised_store_tells_the_writer_to_run_db_init(store: Store) ->
 def test_an_unknown_role_is_refused_at_connect(store: Store) -> None:
     with pytest.raises(StoreUnavailable, match="role"):
         ingest(store.url, role="no_such_role_here")
+
+
+def test_snapshots_are_appended_by_the_writer_read_by_the_reader_and_never_changed(
+    store: Store,
+) -> None:
+    position = ingest(store.url, role=store.names.writer)
+    config = LedgerConfig()
+    with open_recorder(store.url, role=store.names.writer) as rec, open_event_log(store.url) as log:
+        table = SnapshotTable(rec)
+        ledger = Rebuilder(log, config).state_at(position - 3)
+        data = snapshot_ledger(ledger, AS_OF_ROWS)
+        assert table.append(table.record_of(position - 3, data, config, 0))
+        assert not table.append(table.record_of(position - 3, data, config, 0))
+    os.environ["LEDGER_DB_ROLE"] = store.names.reader
+    try:
+        with open_event_log(store.url) as log:
+            snapshots = StoreSnapshots(log, config)
+            doc = state_at(log, config, position, snapshots=snapshots)
+            assert snapshots.used == position - 3
+            assert doc == state_document(Rebuilder(log, config).state_at(position))
+    finally:
+        del os.environ["LEDGER_DB_ROLE"]
+    r, w = store.names.reader, store.names.writer
+    assert "permission denied" in refused(
+        store,
+        r,
+        "INSERT INTO ledger_snapshots SELECT position + 1, event_hash, format, "
+        "code_version, config_fingerprint, recorded_at, state FROM ledger_snapshots",
+    )
+    assert "permission denied" in refused(store, w, "UPDATE ledger_snapshots SET state = ''")
+    assert "permission denied" in refused(store, w, "DELETE FROM ledger_snapshots")
+    # Not even the owner (or a superuser): the table's triggers refuse any change.
+    for statement in (
+        "UPDATE ledger_snapshots SET state = ''",
+        "DELETE FROM ledger_snapshots",
+        "TRUNCATE ledger_snapshots",
+    ):
+        assert "append-only" in refused(store, store.names.owner, statement)

@@ -1,5 +1,6 @@
 """Property: for a random history and a random moment T, `replay --as-of T` equals the
-state of a fresh store that ingested only the messages recorded up to T.
+state of a fresh store that ingested only the messages recorded up to T: rebuilt from
+the log alone, and from the store's snapshots taken at random positions.
 
 Histories are random *valid-looking* inputs: intents, status reports, fills (some
 over-filling, some refused by the state machine), corrections, reports that arrive
@@ -17,15 +18,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.store import open_recorder
+from adapters.store.snapshots import AS_OF_ROWS, SnapshotTable
 from contracts import ContractMessage, SourcedMessage
 from domain.ledger import LedgerConfig
+from domain.snapshot import snapshot_ledger
 from projections.views import iso
 from replay.render import to_json
 from replay.report.window import resolve_positions, state_at
-from replay.state import config_from_log, open_event_log, state_document
+from replay.snapshots import StoreSnapshots
+from replay.state import Rebuilder, config_from_log, open_event_log, state_document
 from replay.timespec import Instant
 from tests.support.messages import at, bar, fill, intent, line, report, tick
 from tests.unit.replay.replay_history import STEP, invoke, open_app, recorded_at
@@ -122,6 +128,18 @@ def histories(draw: Any) -> list[bytes]:
     return out
 
 
+def _snapshots(url: str, log: Any, config: LedgerConfig, positions: list[int]) -> None:
+    """Snapshots of the log at `positions` into its `ledger_snapshots`, as `serve` writes
+    them; two orders a chunk, so that rows are cut out of chunks and put back."""
+    with open_recorder(url, create=False) as rec, pytest.MonkeyPatch.context() as patch:
+        patch.setattr("domain.snapshot.CHUNK", 2)
+        table = SnapshotTable(rec)
+        table.create()
+        for position in sorted(set(positions)):
+            ledger = Rebuilder(log, config).state_at(position)
+            table.append(table.record_of(position, snapshot_ledger(ledger, AS_OF_ROWS), config, 0))
+
+
 def _ingest(app: Any, history: list[bytes], start: int, stop: int) -> None:
     for i in range(start, stop):  # one batch a message: one recorded time each
         app.process([SourcedMessage("file:/history.jsonl", i + 1, history[i])])
@@ -158,11 +176,20 @@ def test_as_of_equals_a_fresh_store_fed_the_prefix(
         # As the CLI: the account from the log, the environment's settings for a log that
         # has not opened the account yet (only quarantined lines, say).
         config = config_from_log(log, CONFIG)
+        last = log.last_position()
+        marks = st.lists(st.integers(1, max(1, last)), max_size=3) if last else st.just([])
+        _snapshots(full_url, log, config, data.draw(marks, label="snapshots"))
+        snapshots = StoreSnapshots(log, config)
         for k in cuts:
             _ingest(fresh, history, fed, k + 1)
             fed = k + 1
             position = resolve_positions(log, [_between(k)], "recorded")[0].position
-            assert state_at(log, config, position) == state_document(fresh.ledger)
+            want = state_document(fresh.ledger)
+            assert state_at(log, config, position) == want
+            # From the store's snapshots (at random positions) when one is at or before.
+            assert state_at(log, config, position, snapshots=snapshots) == want
+            fast = state_at(log, config, position, snapshots=snapshots, prerendered=True)
+            assert to_json(fast) == to_json(want)
     # And through the command, at the last cut.
     when = iso(recorded_at(cuts[-1]) + timedelta(milliseconds=500))
     os.environ["LEDGER_STARTING_EQUITY"] = str(CONFIG.starting_equity)
