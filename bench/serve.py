@@ -55,9 +55,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.clock import SystemClock
 from adapters.kafka.checkpoints import SqlCheckpoints
 from adapters.kafka.component import KafkaComponent
-from adapters.kafka.gc_tuning import tune_gc_for_service
 from adapters.kafka.ingest import BatchReport
 from adapters.kafka.settings import KafkaSettings
+from adapters.process import tune_gc, tune_switch_interval
 from adapters.projections import open_projection_store
 from adapters.store import open_ledger
 from bench.results import write_section
@@ -159,7 +159,8 @@ class Run:
     """The component on a fresh store, with every batch it reported."""
 
     def __init__(self, url: str, settings: KafkaSettings) -> None:
-        tune_gc_for_service()  # as `ledger serve --kafka` does
+        tune_gc(freeze=False)  # as `ledger serve --kafka` does
+        tune_switch_interval()
         self.app = open_ledger(url, clock=SystemClock(), config=LedgerConfig())
         self.pstore = open_projection_store(url)
         self.reports: list[BatchReport] = []

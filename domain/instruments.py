@@ -43,6 +43,10 @@ class Instruments:
     def __len__(self) -> int:
         return len(self._items)
 
+    def items(self) -> list[tuple[str, Instrument]]:
+        """Every configured instrument, by symbol (sorted: a stable fingerprint)."""
+        return sorted(self._items.items())
+
 
 def parse_instruments_csv(text: str, currency: str = "USD") -> Instruments:
     reader = csv.reader(io.StringIO(text))

@@ -21,8 +21,8 @@ from adapters.config import LedgerSettings
 from adapters.kafka.checkpoints import SqlCheckpoints
 from adapters.kafka.component import KafkaComponent
 from adapters.kafka.errors import KafkaRefused
-from adapters.kafka.gc_tuning import tune_gc_for_service
 from adapters.kafka.settings import KafkaSettings
+from adapters.process import tune_gc
 from adapters.projections import open_projection_store
 from adapters.store import StoreUnavailable, open_ledger
 
@@ -30,7 +30,7 @@ UNAVAILABLE = 4
 
 
 async def run(store: str, settings: KafkaSettings, seed: int | None) -> None:
-    tune_gc_for_service()
+    tune_gc()
     ledger_settings = LedgerSettings()
     app = open_ledger(store, clock=SystemClock(), config=ledger_settings.ledger_config())
     pstore = open_projection_store(store)

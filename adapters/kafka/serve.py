@@ -36,8 +36,13 @@ from typing import TypeVar
 
 from adapters.kafka.checkpoints import SqlCheckpoints
 from adapters.kafka.component import KafkaComponent
-from adapters.kafka.gc_tuning import restore_gc, tune_gc_for_service
 from adapters.kafka.settings import KafkaSettings
+from adapters.process import (
+    restore_gc,
+    restore_switch_interval,
+    tune_gc,
+    tune_switch_interval,
+)
 from adapters.projections.service import ServeContext
 from domain.application import LedgerApplication
 
@@ -59,12 +64,15 @@ class KafkaServeComponent:
         self._running = threading.Event()
         self._seen_batches = 0
         self._gc_before: tuple[int, int, int] | None = None
+        self._switch_before: float | None = None
 
     # ------------------------------------------------------------------ ServeComponent
 
     def start(self, ctx: ServeContext) -> None:
-        # A long-running process with a large heap (gc_tuning.py); undone by `stop`.
-        self._gc_before = tune_gc_for_service()
+        # A long-running process with a large heap, and two busy threads (adapters/process.py);
+        # undone by `stop`.
+        self._gc_before = tune_gc(freeze=False)
+        self._switch_before = tune_switch_interval()
         app = ctx.ledger_app()
         checkpoints = SqlCheckpoints(ctx.store)
         self._thread = threading.Thread(
@@ -93,6 +101,9 @@ class KafkaServeComponent:
         if self._gc_before is not None:
             restore_gc(self._gc_before)
             self._gc_before = None
+        if self._switch_before is not None:
+            restore_switch_interval(self._switch_before)
+            self._switch_before = None
 
     def problem(self) -> str | None:
         return self.fatal

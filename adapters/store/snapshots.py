@@ -78,9 +78,7 @@ def code_version() -> str:
 def config_fingerprint(config: LedgerConfig) -> str:
     """A digest of what the configuration contributes to the state: the account as
     opened, the risk limits and the instruments table."""
-    # Instruments has no public listing; its attributes are plain data (see the request
-    # in the issue notes for an `items()`).
-    instruments = sorted((k, repr(v)) for k, v in vars(config.instruments)["_items"].items())
+    instruments = [(k, repr(v)) for k, v in config.instruments.items()]
     text = repr((config.account, config.currency, str(config.starting_equity), config.limits))
     return hashlib.sha256(orjson.dumps([text, instruments])).hexdigest()[:32]
 
