@@ -15,7 +15,8 @@ appended since. The application then rebuilds its state and decides again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -143,6 +144,7 @@ class LedgerApplication(Application[UUID]):
         """Forget the in-memory state and rebuild it from the log (after a failed commit)."""
         self.ledger = Ledger(self.config)
         self.position = 0
+        self.sources = {}
         self.catch_up()
 
     # ------------------------------------------------------------------ writing
@@ -235,20 +237,100 @@ class LedgerApplication(Application[UUID]):
         batch_size: int = 5000,
         progress: Callable[[int], None] | None = None,
     ) -> BatchSummary:
+        """Process messages in batches of `batch_size`, each committed in one transaction.
+
+        On a store that commits on a server (PostgreSQL), and with no `on_committed`
+        callbacks to run between batches, batch N is committed on a writer thread while
+        batch N+1 is decided: the decisions are the same (N+1 is decided against the
+        state N leaves), only the waiting overlaps. If N's commit fails, N+1's decisions
+        are void too: the state is rebuilt from the log and both batches are processed
+        again, one after the other."""
         total = BatchSummary()
-        batch: list[SourcedMessage | ParsedMessage] = []
-        for sm in messages:
-            batch.append(sm)
-            if len(batch) >= batch_size:
-                total.add(self.process(batch))
-                if progress is not None:
-                    progress(len(batch))
-                batch = []
-        if batch:
+        batches = _batches(messages, batch_size)
+        if self.store.commits_on_server and not self.on_committed:
+            with self.lock, ThreadPoolExecutor(1, thread_name_prefix="ledger-commit") as writer:
+                self._ingest_overlapped(batches, writer, total, progress)
+            return total
+        for batch in batches:
             total.add(self.process(batch))
             if progress is not None:
                 progress(len(batch))
         return total
+
+    def _ingest_overlapped(
+        self,
+        batches: Iterable[list[SourcedMessage | ParsedMessage]],
+        writer: ThreadPoolExecutor,
+        total: BatchSummary,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        inflight: _InFlight | None = None
+        try:
+            for batch in batches:
+                if inflight is None and (self.store.max_notification_id() or 0) != self.position:
+                    self.catch_up()
+                summary, sources = self.decide(batch)
+                if inflight is not None and not self._landed(inflight, total, progress):
+                    self._redo([inflight.batch, batch], total, progress)
+                    inflight = None
+                    continue
+                inflight = self._send(batch, summary, sources, writer)
+            if inflight is not None and not self._landed(inflight, total, progress):
+                self._redo([inflight.batch], total, progress)
+            inflight = None
+        except BaseException:
+            if inflight is not None:
+                wait([inflight.future])
+            self.rebuild()  # decisions were made that may not have been committed
+            raise
+
+    def _send(
+        self,
+        batch: list[SourcedMessage | ParsedMessage],
+        summary: BatchSummary,
+        sources: dict[str, int],
+        writer: ThreadPoolExecutor,
+    ) -> _InFlight:
+        """Start committing what `batch` decided; the next batch is decided as if it had."""
+        to_stored = self.ledger_mapper.to_stored_event
+        stored = [to_stored(e) for e in self.ledger.drain()]
+        summary.events = len(stored)
+        expected = self.position
+        self.sources.update(sources)
+        if not stored and not sources:
+            future: Future[int] = Future()
+            future.set_result(expected)
+        else:
+            future = writer.submit(
+                self.store.append, stored, sources=sources, expected_position=expected
+            )
+        return _InFlight(batch, summary, future)
+
+    def _landed(
+        self, inflight: _InFlight, total: BatchSummary, progress: Callable[[int], None] | None
+    ) -> bool:
+        """Wait for a batch's commit: True when it landed, False on a concurrent write."""
+        try:
+            self.position = inflight.future.result()
+        except ConcurrentWriteError:
+            return False
+        total.add(inflight.summary)
+        if progress is not None:
+            progress(len(inflight.batch))
+        return True
+
+    def _redo(
+        self,
+        batches: list[list[SourcedMessage | ParsedMessage]],
+        total: BatchSummary,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Another writer got in: forget the decisions, rebuild, process one by one."""
+        self.rebuild()
+        for batch in batches:
+            total.add(self.process(batch))
+            if progress is not None:
+                progress(len(batch))
 
     def command_killswitch(
         self, command: KillSwitchCommand, reason: str, operator: Operator
@@ -281,3 +363,25 @@ class LedgerApplication(Application[UUID]):
 
     def describe(self) -> dict[str, Any]:
         return {"position": self.position, **self.store.describe()}
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A batch whose decisions are being committed on the writer thread."""
+
+    batch: list[SourcedMessage | ParsedMessage]
+    summary: BatchSummary
+    future: Future[int]
+
+
+def _batches(
+    messages: Iterable[SourcedMessage | ParsedMessage], size: int
+) -> Iterator[list[SourcedMessage | ParsedMessage]]:
+    batch: list[SourcedMessage | ParsedMessage] = []
+    for sm in messages:
+        batch.append(sm)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -68,7 +68,6 @@ class _Spec:
     topic: str
     names: tuple[str, ...]
     values: Callable[[Any], tuple[Any, ...]]  # the event's field values, in `names` order
-    decimals: tuple[str, ...]  # turned into strings before orjson (cheaper than `default`)
     decoders: tuple[tuple[str, Callable[[Any], Any]], ...]
 
 
@@ -96,20 +95,17 @@ class EventCodec:
             hints = typing.get_type_hints(cls)
             names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _SKIP)
             decs = tuple((n, d) for n in names if (d := _decoder(hints[n])) is not None)
-            decimals = tuple(n for n in names if Decimal in (hints[n], *typing.get_args(hints[n])))
             # attrgetter of several names returns a tuple, read in C.
             values = operator.attrgetter(*names) if len(names) > 1 else _one(names[0])
-            spec = _Spec(cls, topic_of(cls), names, values, decimals, decs)
+            spec = _Spec(cls, topic_of(cls), names, values, decs)
             self._by_cls[cls] = spec
             self._by_topic[spec.topic] = spec
 
     def encode(self, event: ev.LedgerEvent) -> tuple[str, bytes]:
         spec = self._by_cls[type(event)]
+        # orjson writes every other field type itself and calls `_default` for Decimals
+        # (measured: cheaper than converting them in a Python loop first).
         state = dict(zip(spec.names, spec.values(event), strict=True))
-        for n in spec.decimals:
-            v = state[n]
-            if v is not None:
-                state[n] = str(v)
         return spec.topic, orjson.dumps(state, default=_default)
 
     def decode(

@@ -19,6 +19,11 @@ class ConcurrentWriteError(LedgerError):
 
 @runtime_checkable
 class LedgerRecorder(Protocol):
+    # True when an append mostly waits for a database server working in its own process
+    # (PostgreSQL): deciding the next batch while it commits then uses the second core.
+    # False for an embedded store, whose work runs on the caller's thread.
+    commits_on_server: bool
+
     def append(
         self,
         stored_events: Sequence[StoredEvent],

@@ -122,6 +122,8 @@ def _statements(schema: str, table: str) -> list[Composed]:
 
 
 class LedgerPostgresRecorder(ChainLinker, PostgresApplicationRecorder):
+    commits_on_server = True  # the server commits in its own process (LedgerRecorder)
+
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "ledger_events"
     ) -> None:

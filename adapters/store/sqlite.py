@@ -38,6 +38,8 @@ def append_only_triggers(table: str) -> list[str]:
 
 
 class LedgerSQLiteRecorder(ChainLinker, SQLiteApplicationRecorder):
+    commits_on_server = False  # SQLite works on the caller's thread (LedgerRecorder)
+
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = TABLE) -> None:
         super().__init__(datastore, events_table_name)
         t = self.events_table_name
