@@ -18,8 +18,9 @@ reuse both. Measured per store:
 - `--as-of` at the end as the command runs it: the snapshot `ledger serve` would have
   written --tail events back, persisted in `ledger_snapshots` and found, checked against
   the chain and read from there; the tail; the document with pre-rendered rows; the
-  JSON text. Whole and filtered to one order; and, for comparison, restoring the whole
-  ledger from that snapshot;
+  JSON text written out as the command writes it (`replay.render.write_json`, here to
+  /dev/null: what a pipe or a file then costs is the reader's). Whole and filtered to
+  one order; and, for comparison, restoring the whole ledger from that snapshot;
 - a profile of decode + apply (where the time goes).
 
 The machine may be shared: rates are given on wall time and on this process's CPU
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
+import io
 import os
 import platform
 import pstats
@@ -63,7 +65,7 @@ from domain.codec import LedgerMapper, LedgerStoredEvent
 from domain.errors import EventDecodingError
 from domain.ledger import Ledger, LedgerConfig
 from domain.snapshot import restore_ledger, snapshot_ledger
-from replay.render import to_json
+from replay.render import to_json_bytes, write_json
 from replay.report.window import state_at
 from replay.snapshots import StoreSnapshots, snapshot_document
 from replay.state import EventLog, Filter, Rebuilder, open_event_log, state_document
@@ -207,21 +209,17 @@ def profile_apply(log: EventLog, stop: int) -> str:
 
 def decode_breakdown(log: EventLog) -> dict[str, float]:
     """CPU µs per call for one position event: the whole decode, its JSON parse, building
-    the frozen dataclass, and building a non-frozen slotted twin of it (for comparison)."""
+    the event (a slotted dataclass) from its fields, parsing an originator id."""
     topic = "domain.events:PositionFillApplied"
     row = next(r for r in log.rows(1, 1000) if r[3] == topic)
     event = log.codec.decode(row[3], row[1], row[2], row[4])
     fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
     cls = type(event)
-    twin = dataclasses.make_dataclass(
-        "Twin", [(f.name, f.type) for f in dataclasses.fields(cls)], slots=True, kw_only=True
-    )
     calls: dict[str, Callable[[], object]] = {
         "decode": lambda: log.codec.decode(row[3], row[1], row[2], row[4]),
         "json": lambda: orjson.loads(row[4]),
-        "frozen": lambda: cls(**fields),
-        "twin": lambda: twin(**fields),
-        "uuid": lambda: UUID(row[1]),
+        "build": lambda: cls(**fields),
+        "uuid": lambda: UUID(str(row[1])),
     }
     out = {}
     for key, call in calls.items():
@@ -295,7 +293,7 @@ def measure(url: str, slice_: int, tail: int) -> dict[str, Any]:
         r["full"] -= snap.took[0]
         r["full:cpu"] -= snap.took[1]
         r["snapshot"], r["snapshot:cpu"] = snap.took
-        want = to_json(doc)
+        want = to_json_bytes(doc) + b"\n"
         r["orders"], r["positions"] = len(doc["orders"]), len(doc["positions"])
         order = next(iter(ledger.orders))
         del ledger, rebuilder, doc
@@ -304,27 +302,34 @@ def measure(url: str, slice_: int, tail: int) -> dict[str, Any]:
         r["snapshot_at"], r["tail"] = snap.position, last - snap.position
     # `replay --as-of <end> --format json` as the command runs it, after the store is
     # open: the nearest snapshot bound to the log (table, chain), the tail, the document
-    # with pre-rendered rows, the JSON text.
-    with open_event_log(url) as log:
-        snapshots = StoreSnapshots(log, CONFIG)
+    # with pre-rendered rows, the JSON text written out.
+    with open_event_log(url) as log, open(os.devnull, "wb") as sink:
+        check = io.BytesIO()
+        write_json(
+            state_at(log, CONFIG, last, snapshots=StoreSnapshots(log, CONFIG), prerendered=True),
+            check,
+        )
+        if check.getvalue() != want:
+            raise SystemExit("--as-of from the stored snapshot differs from the full replay")
+        del check, want
+        snapshots = StoreSnapshots(log, CONFIG)  # afresh: nothing read yet
         with timed(r, "as_of"):
             fast = state_at(log, CONFIG, last, snapshots=snapshots, prerendered=True)
-            text = to_json(fast)
-        if text != want:
-            raise SystemExit("--as-of from the stored snapshot differs from the full replay")
+            write_json(fast, sink)
         # A kept store may hold a later snapshot of this code (an earlier run's).
         r["snapshot_at"] = snapshots.used or 0
         r["tail"] = last - r["snapshot_at"]
         with timed(r, "as_of_order"):
             state_at(log, CONFIG, last, Filter(order=order), snapshots)
-        # Of which: finding and checking the snapshot, the document, the JSON.
+        # Of which: finding and checking the snapshot, the document, the JSON (the rows
+        # are read and decompressed only as they are written).
         with timed(r, "fetch"):
             found = snapshots.nearest(last)
         assert found is not None
         with timed(r, "document"):
             fast = snapshot_document(log, CONFIG, found, last) or {}
         with timed(r, "json"):
-            to_json(fast)
+            write_json(fast, sink)
         # The whole ledger from the snapshot (what a window or a post-mortem restores).
         with timed(r, "restore"):
             restore_ledger(found[1], CONFIG)
@@ -394,10 +399,11 @@ def section(results: dict[str, dict[str, Any]], built: dict[str, str]) -> str:
             ("`--as-of` end, `--order` (one order's rows)", "as_of_order"),
             ("of which: find the snapshot, check its hash, read its header", "fetch"),
             (
-                f"of which: read what is used, {r['tail']:,}-event tail, document",
+                f"of which: hot state, the orders the {r['tail']:,}-event tail touches, "
+                "the tail, the document",
                 "document",
             ),
-            ("of which: the JSON text", "json"),
+            ("of which: the JSON written out (rows read, LZ4 blocks decompressed)", "json"),
             ("taking the snapshot (`ledger serve`, under the ledger's lock)", "snapshot"),
             (
                 f"for comparison: restoring the whole ledger ({r['snapshot_bytes'] / 1e6:.1f} "
@@ -445,48 +451,49 @@ def analysis(results: dict[str, dict[str, Any]]) -> list[str]:
     ratio = f["es_decode_slice:cpu"] / f["rows_decode_slice:cpu"]
     out += [
         f"- Decoding one `PositionFillApplied` ({b['decode']:.1f} µs CPU): JSON "
-        f"{b['json']:.1f}, building the frozen slotted dataclass {b['frozen']:.1f} (a "
-        f"non-frozen slotted twin: {b['twin']:.1f}; frozen `__init__` sets each field "
-        "through `object.__setattr__`), an originator `UUID(...)` "
-        f"{b['uuid']:.1f} (replay caches them; the codec still parses `intent_id` on every "
-        "position event); the rest is the twelve `Decimal`/`datetime.fromisoformat` field "
-        "conversions and the dict work around them.",
-        "- `Ledger.apply`: an `isinstance` chain per event, `OrderStatus(event.status)` (an "
-        "Enum call) per order event, `UUID.__hash__` (Python-level) on every dict lookup by "
-        "id, `Account.apply` Decimal arithmetic per fill; see the profile below.",
+        f"{b['json']:.1f}, building the event (a slotted dataclass, built by its own "
+        f"`__init__`) {b['build']:.1f}; the rest is the `Decimal`/`datetime` field "
+        f"conversions from the codec's per-class table. (Parsing an originator id costs "
+        f"{b['uuid']:.1f}; replay's reader caches them.)",
+        "- `Ledger.apply`: one dict lookup on the event's class picks the handler; what "
+        "remains is the aggregates' own work (order transitions, `Decimal` arithmetic of "
+        "positions and the account per fill, `UUID.__hash__` in Python on every lookup by "
+        "id); see the profile below.",
         "",
         "What follows:",
         "",
         "- The targets (500,000 events/s on SQLite, 200,000 on PostgreSQL) are 2 and 5 µs "
         "per event. Reading a row through Python costs about that much already; decoding "
-        "every event into a domain event and applying it costs 10-20 times more. A full "
-        "replay that decodes and applies every event cannot reach them in CPython; what "
-        "can is *not doing it*: replay from a snapshot (the tail only), and timelines that "
-        "parse JSON lazily (the `rows + JSON parse` line, as the projections already do).",
+        "every event into a domain event and applying it costs several times more. A "
+        "full replay that decodes and applies every event does not reach them in "
+        "CPython; what can is *not doing it*: replay from a snapshot (the tail only), and "
+        "timelines that parse JSON lazily (the `rows + JSON parse` line, as the "
+        "projections already do).",
         f"- Reading and decoding, replay does {ratio:.1f}x eventsourcing's own "
         "`NotificationLogReader` + `to_domain_event` path (raw rows instead of a "
         "`Notification` and a `UUID` per row; the same codec).",
         f"- `--as-of` at the end: {f['as_of'] * 1e3:,.0f} ms ({f['as_of:cpu'] * 1e3:,.0f} ms "
-        "CPU) from a persisted snapshot "
-        f"{f['tail']:,} events back ({f['full']:,.1f} s from scratch). The snapshot "
-        f"({f['snapshot_bytes'] / 1e6:.1f} MB, in `ledger_snapshots`, bound to the log by "
-        "the chain hash of its event) keeps every order's row pre-rendered and the orders "
-        "themselves in compressed chunks: the command restores only the hot state and the "
-        "orders the tail touches, applies the tail, and writes the other rows as they are. "
-        "Restoring the whole ledger instead (what windows and post-mortems still do) "
-        f"takes {f['restore']:,.1f} s. What is left grows with history: reading the "
-        "snapshot and writing the JSON text, both about one copy of the rows.",
-        "- The tail is the other term: each event after the snapshot costs a full decode "
-        f"and apply ({_us(f, 'full', f['events']):.0f} µs CPU here), so `--as-of` stays "
-        "under 100 ms only within a few thousand events of a snapshot. `ledger serve` "
-        "writes one every `--snapshot-every` events (default 100,000: a tail of up to "
-        "100,000 events, ~2 s); more often costs a whole snapshot each time (size and "
-        "the time `serve` holds the ledger to take it, both above), since every snapshot "
-        "is complete.",
-        "- Cheap core wins, measured above: non-frozen (or `__new__` + slot-descriptor) event "
-        "construction in the codec, a UUID cache in the codec, a type-to-handler dict "
-        "instead of the `isinstance` chain in `Ledger.apply`, `OrderStatus` by dict lookup. "
-        "Together perhaps 1.5-2x: worth doing, not enough for the targets.",
+        f"CPU) from a persisted snapshot {f['tail']:,} events back ({f['full']:,.1f} s "
+        f"from scratch). The snapshot ({f['snapshot_bytes'] / 1e6:.1f} MB in "
+        "`ledger_snapshots`, bound to the log by the chain hash of its event) keeps every "
+        "order's document row pre-rendered, in LZ4 blocks of 2,048 rows (about a tenth "
+        "of the rows' size), and the orders themselves in compressed chunks. The command "
+        "restores only the hot state and the orders the tail touches, applies the tail, "
+        "and writes the other rows out a block at a time, straight from the decompressed "
+        "block: the rows are never joined into one document nor held in memory at once "
+        "(a buffer the size of every row costs a page fault per 4 KB, more than the "
+        "decompression). Restoring the whole ledger instead (what windows and "
+        f"post-mortems still do) takes {f['restore']:,.1f} s.",
+        "- What is left grows slowly with history: reading the compressed rows (a few MB: "
+        "one blob read on SQLite, one `substring` on PostgreSQL) and the ids of every "
+        "order (16 bytes each, to find the touched ones), and decompressing and writing "
+        "the rows (GB/s). The tail is the other term: each event after the snapshot costs "
+        f"a full decode and apply ({_us(f, 'full', f['events']):.0f} µs CPU here), so "
+        "`--as-of` stays under 100 ms within a few thousand events of a snapshot. `ledger "
+        "serve` writes one every `--snapshot-every` events (default 100,000: a tail of up "
+        "to 100,000 events, over a second); more often costs a whole snapshot each time "
+        "(the time `serve` holds the ledger to take it, above), since every snapshot is "
+        "complete.",
     ]
     return out
 

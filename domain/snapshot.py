@@ -18,9 +18,12 @@ pays for what it needs rather than for history:
 - `fills` (one part per position), `versions`, `recent` (zlib JSON): what only deciding
   or a correction needs;
 - `rows` (optional): each order's row pre-rendered by the caller (`RowRenderer`), each
-  followed by the separator, in one uncompressed region, and where each row starts
-  (4-byte little-endian integers, read only when rows must be cut out), so that a state document
-  can be written out without building an Order per historical order.
+  followed by the separator, in blocks of ROW_BLOCK rows, each block LZ4-compressed
+  (about a tenth of the size, decompressed at gigabytes a second), with where each row
+  starts in the uncompressed whole (4-byte little-endian integers, read only when rows
+  must be cut out), so that a state document can be written out without building an
+  Order per historical order, and without holding every row in memory at once
+  (`RowRun.pieces`: one block at a time).
 
 `restore_ledger` rebuilds everything; `Snapshot.restore_partial` only the hot part and
 the orders and position fills asked for: enough to apply a known tail of events and
@@ -32,13 +35,15 @@ from __future__ import annotations
 import sys
 import zlib
 from array import array
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import lz4.block
 import orjson
 
 from contracts import ExecutionReport, parse_message
@@ -50,9 +55,12 @@ from domain.order_table import OrderStatus, OrderTransition
 from domain.position import Position, PositionFill
 from domain.recent import Recent
 
-FORMAT = 2
+FORMAT = 3
 MAGIC = b"LEDGER-SNAPSHOT\n"
 CHUNK = 512  # orders per compressed chunk: a lookup decompresses one
+# Pre-rendered rows per LZ4 block: ~0.5 MB uncompressed, so that writing a document
+# reuses a few cache-sized buffers instead of faulting in one the size of every row.
+ROW_BLOCK = 2048
 
 
 class SnapshotFormatError(ValueError):
@@ -96,18 +104,6 @@ def snapshot_ledger(ledger: Ledger, rows: RowRenderer | None = None) -> bytes:
 
     orders = list(ledger.orders.values())
     positions = list(ledger.positions.values())
-    region, offsets = b"", array("I")
-    if rows is not None:
-        # One region, each row followed by the separator: the rows of any run of orders
-        # are one slice of it (less the last separator), and so is the whole document's.
-        rendered = [rows.render(o) + rows.sep for o in orders]
-        at = 0
-        for r in rendered:
-            offsets.append(at)
-            at += len(r)
-        if sys.byteorder == "big":  # stored little-endian
-            offsets.byteswap()
-        region = b"".join(rendered)
     # In the order a state document reads them: a database reads a large value from its
     # start (SQLite follows a chain of pages), so what is read often comes first.
     header: dict[str, Any] = {
@@ -115,16 +111,32 @@ def snapshot_ledger(ledger: Ledger, rows: RowRenderer | None = None) -> bytes:
         "chunk": CHUNK,
         "hot": put(orjson.dumps(_hot(ledger, positions))),
         "ids": put(b"".join(o.intent_id.bytes for o in orders), compress=False),
-        "rows": None
-        if rows is None
-        else {"offsets": put(offsets.tobytes(), compress=False), "sep": len(rows.sep)},
-        "orders": [
-            put(orjson.dumps([_order(o) for o in orders[i : i + CHUNK]]))
-            for i in range(0, len(orders), CHUNK)
-        ],
+        "rows": None,
     }
     if rows is not None:
-        header["rows"]["at"] = put(region, compress=False)
+        # Each row followed by the separator: the rows of any run of orders are one
+        # stretch of the uncompressed whole (less the last separator).
+        rendered = [rows.render(o) + rows.sep for o in orders]
+        offsets, at = array("I"), 0
+        for r in rendered:
+            offsets.append(at)
+            at += len(r)
+        if sys.byteorder == "big":  # stored little-endian
+            offsets.byteswap()
+        blocks = [b"".join(rendered[i : i + ROW_BLOCK]) for i in range(0, len(rendered), ROW_BLOCK)]
+        header["rows"] = {
+            "sep": len(rows.sep),
+            "offsets": put(offsets.tobytes(), compress=False),
+            # [offset, length, uncompressed length] of each block
+            "blocks": [
+                [*put(lz4.block.compress(b, store_size=False), compress=False), len(b)]
+                for b in blocks
+            ],
+        }
+    header["orders"] = [
+        put(orjson.dumps([_order(o) for o in orders[i : i + CHUNK]]))
+        for i in range(0, len(orders), CHUNK)
+    ]
     header["fills"] = [put(orjson.dumps(_position_fills(p))) for p in positions]
     header["versions"] = put(orjson.dumps({str(k): v for k, v in ledger.versions.items()}))
     header["recent"] = put(orjson.dumps(_recent(ledger)))
@@ -294,6 +306,9 @@ class Snapshot:
         self.chunk: int = self.header["chunk"]  # orders per chunk
         self._chunks: dict[int, list[Any]] = {}
         self._ids: bytes | None = None
+        self._blocks: bytes | None = None  # the compressed row blocks, read at once
+        self._block: tuple[int, bytes] = (-1, b"")  # the block last decompressed
+        self._starts: list[int] = []
 
     def _raw(self, part: list[int], skip: int = 0, less: int = 0) -> bytes:
         return self._read(self._base + part[0] + skip, part[1] - skip - less)
@@ -311,7 +326,7 @@ class Snapshot:
         h = self.header
         out = [h["hot"], h["recent"], h["versions"], h["ids"], *h["fills"], *h["orders"]]
         if h["rows"] is not None:
-            out += [h["rows"]["at"], h["rows"]["offsets"]]
+            out += [h["rows"]["offsets"], *(b[:2] for b in h["rows"]["blocks"])]
         return out
 
     @property
@@ -340,32 +355,65 @@ class Snapshot:
     def has_rows(self) -> bool:
         return self.header["rows"] is not None
 
-    def rows_around(self, indexes: Iterable[int]) -> list[bytes | int]:
+    def rows_around(self, indexes: Iterable[int]) -> list[RowRun | int]:
         """Every order's pre-rendered row, in the ledger's order, as runs of rows (joined
         by the separator) with the orders at `indexes` left out, each as its index in
-        the place of its row."""
+        the place of its row. Nothing is decompressed until a run's pieces are asked
+        for."""
         rows = self.header["rows"]
         if rows is None:
             raise SnapshotFormatError("this snapshot was taken without rows")
-        region, sep, count = rows["at"], rows["sep"], self.order_count
+        sep, count, size = rows["sep"], self.order_count, self._row_starts()[-1]
         cut = sorted({i for i in indexes if 0 <= i < count})
         if not count:
             return []
         if not cut:
-            return [self._raw(region, less=sep)]
+            return [RowRun(self, 0, size - sep)]
         offsets = array("I", self._raw(rows["offsets"]))
         if sys.byteorder == "big":
             offsets.byteswap()
         first = offsets[cut[0]]
-        whole = self._raw(region)  # one read: a second would walk the pages again
-        out: list[bytes | int] = [whole[: first - sep]] if first else []
-        bounds = [*(offsets[i] for i in cut), len(whole)]
+        out: list[RowRun | int] = [RowRun(self, 0, first - sep)] if first else []
+        bounds = [*(offsets[i] for i in cut), size]
         for k, i in enumerate(cut):
             out.append(i)
-            start = offsets[i + 1] if i + 1 < count else len(whole)
+            start = offsets[i + 1] if i + 1 < count else size
             if start < bounds[k + 1]:
-                out.append(whole[start : bounds[k + 1] - sep])
+                out.append(RowRun(self, start, bounds[k + 1] - sep))
         return out
+
+    def _row_starts(self) -> list[int]:
+        """Where each block starts in the uncompressed rows, and their end."""
+        if not self._starts:
+            self._starts.append(0)
+            for block in self.header["rows"]["blocks"]:
+                self._starts.append(self._starts[-1] + block[2])
+        return self._starts
+
+    def row_pieces(self, start: int, end: int) -> Iterator[memoryview]:
+        """The uncompressed rows from byte `start` to `end`, one block's stretch at a
+        time: a view of that block, decompressed when first reached."""
+        blocks = self.header["rows"]["blocks"]
+        if self._blocks is None:  # one read: every block of a document is used
+            first = blocks[0][0]
+            self._blocks = self._raw([first, blocks[-1][0] + blocks[-1][1] - first])
+        starts = self._row_starts()
+        n = bisect_right(starts, start) - 1
+        while start < end:
+            if self._block[0] != n:  # runs meet inside a block: keep the last one
+                at, length, size = blocks[n]
+                at -= blocks[0][0]
+                data = memoryview(self._blocks)[at : at + length]
+                try:
+                    block = lz4.block.decompress(data, uncompressed_size=size)
+                except lz4.block.LZ4BlockError as e:
+                    raise SnapshotFormatError(f"damaged row block {n}: {e}") from e
+                if len(block) != size:
+                    raise SnapshotFormatError(f"row block {n}: {len(block)} bytes, not {size}")
+                self._block = (n, block)
+            stop = min(end, starts[n + 1])
+            yield memoryview(self._block[1])[start - starts[n] : stop - starts[n]]
+            start, n = stop, n + 1
 
     # ------------------------------------------------------------------ restoring
 
@@ -457,6 +505,22 @@ class Snapshot:
         ledger.market.last_ofi = {sym: _T(t) for sym, t in s["last_ofi"].items()}  # type: ignore[misc]
         ledger.last_recorded_at = _T(s["last_recorded_at"])
         return ledger
+
+
+@dataclass(frozen=True, slots=True)
+class RowRun:
+    """Consecutive pre-rendered rows of a snapshot, from byte `start` to `end` of its
+    uncompressed rows: written out piece by piece, never joined unless asked."""
+
+    snapshot: Snapshot
+    start: int
+    end: int
+
+    def pieces(self) -> Iterator[memoryview]:
+        return self.snapshot.row_pieces(self.start, self.end)
+
+    def join(self) -> bytes:
+        return b"".join(self.pieces())
 
 
 def restore_ledger(data: bytes | Snapshot, config: LedgerConfig) -> Ledger:

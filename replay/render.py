@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, BinaryIO
 
 import click
 import orjson
@@ -17,10 +17,42 @@ FORMATS = ("text", "json", "csv")
 
 
 def _default(obj: Any) -> Any:
-    data = getattr(obj, "prerendered_json", None)
-    if isinstance(data, bytes):  # rows a snapshot rendered in this very layout
-        return orjson.Fragment(data)
+    pieces = getattr(obj, "prerendered_pieces", None)
+    if pieces is not None:  # rows a snapshot rendered in this very layout
+        return orjson.Fragment(b"".join(pieces()))
     return str(obj)
+
+
+# Marks where write_json splices pre-rendered rows in: a byte orjson never writes itself
+# (it escapes every control character inside strings, and writes none outside them).
+_SPLICE = b"\x01"
+
+
+class RenderError(RuntimeError):
+    """The document could not be written as rendered (a bug, never the data's fault)."""
+
+
+def write_json(doc: Any, out: BinaryIO) -> None:
+    """`to_json_bytes(doc)` and a newline, written to `out` in pieces: pre-rendered rows
+    (tens of megabytes in a state document at a million events) go out a piece at a
+    time as their source yields them, never joined into one document first."""
+    spliced: list[Callable[[], Iterable[bytes | memoryview]]] = []
+
+    def default(obj: Any) -> Any:
+        pieces = getattr(obj, "prerendered_pieces", None)
+        if pieces is not None:
+            spliced.append(pieces)
+            return orjson.Fragment(_SPLICE)
+        return str(obj)
+
+    pieces = orjson.dumps(doc, default=default, option=orjson.OPT_INDENT_2).split(_SPLICE)
+    if len(pieces) != len(spliced) + 1:
+        raise RenderError(f"{len(pieces) - 1} splice marks for {len(spliced)} runs of rows")
+    for piece, rows in zip(pieces, spliced, strict=False):
+        out.write(piece)
+        for chunk in rows():
+            out.write(chunk)
+    out.write(pieces[-1] + b"\n")
 
 
 def to_json(doc: Any) -> str:

@@ -10,11 +10,13 @@ decides what the answer is.
 The state document at the end of a long log is mostly orders that are long finished.
 `snapshot_document` does not rebuild them: it restores only what the tail of events
 after the snapshot touches, applies the tail, and takes every other order's row as the
-snapshot pre-rendered it (`PrerenderedRows`, written out verbatim by `to_json`).
+snapshot pre-rendered it (`PrerenderedRows`, written out verbatim by `replay.render`, read
+and decompressed a block at a time as it is written).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -24,7 +26,7 @@ from adapters.store.snapshots import SnapshotTable, iter_records
 from adapters.store.sqlite import LedgerSQLiteRecorder
 from domain import events as ev
 from domain.ledger import Ledger, LedgerConfig
-from domain.snapshot import Snapshot, SnapshotFormatError
+from domain.snapshot import RowRun, Snapshot, SnapshotFormatError
 from projections.views import killswitch_row, position_rows
 from replay.state import (
     EVERYTHING,
@@ -40,15 +42,19 @@ from replay.state import (
 class PrerenderedRows:
     """Consecutive order rows, already rendered as `replay --as-of --format json` prints
     them (`adapters.store.snapshots.AS_OF_ROWS`). Not a dataclass: orjson would write
-    a dataclass as an object instead of asking `to_json` how to write it."""
+    a dataclass as an object instead of asking `replay.render` how to write it."""
 
-    __slots__ = ("prerendered_json",)
+    __slots__ = ("run",)
 
-    def __init__(self, data: bytes) -> None:
-        self.prerendered_json = data  # the name `replay.render.to_json` writes out verbatim
+    def __init__(self, run: RowRun) -> None:
+        self.run = run
+
+    def prerendered_pieces(self) -> Iterator[memoryview]:
+        """The rows' bytes in order (the name `replay.render` writes out verbatim)."""
+        return self.run.pieces()
 
     def rows(self) -> list[dict[str, Any]]:
-        parsed: list[dict[str, Any]] = orjson.loads(b"[" + self.prerendered_json + b"]")
+        parsed: list[dict[str, Any]] = orjson.loads(b"[" + self.run.join() + b"]")
         return parsed
 
 

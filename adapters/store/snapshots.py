@@ -150,7 +150,7 @@ class SnapshotTable:
                 "config_fingerprint text NOT NULL, recorded_at bigint NOT NULL, "
                 "state bytea NOT NULL)"
             ).format(t=self._name),
-            # Stored as it is: a snapshot is mostly pre-rendered rows and zlib parts, and
+            # Stored as it is: a snapshot is mostly LZ4 blocks of rows and zlib parts, and
             # PostgreSQL's own compression would cost every read its decompression.
             SQL("ALTER TABLE {t} ALTER COLUMN state SET STORAGE EXTERNAL").format(t=self._name),
         ]

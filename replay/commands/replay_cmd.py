@@ -6,6 +6,7 @@ the log for reading, the reference clock, and the filter options.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -22,7 +23,7 @@ from domain.ledger import LedgerConfig
 from projections.runner import ProjectionNotSetUp
 from replay.commands.views import projection_errors
 from replay.errors import DATA, UNAVAILABLE, USAGE, CliError
-from replay.render import emit_doc, emit_rows, to_json, to_json_bytes
+from replay.render import emit_doc, emit_rows, to_json, write_json
 from replay.report.check import compare, read_live
 from replay.report.events import EVENT_TYPES
 from replay.report.refeed import refeed
@@ -291,7 +292,10 @@ def _run_check(
 
 def _emit_state(doc: dict[str, Any], fmt: str, spec: str, position: int) -> None:
     if fmt == "json":
-        click.echo(to_json_bytes(doc))  # the same text, without a round trip through str
+        # The same text as to_json, but the snapshot's rows go out as they were read.
+        sys.stdout.flush()  # anything written as text goes first
+        write_json(doc, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
     else:
         print_state(expand_rows(doc), at_title({"spec": spec, "position": position}))
 

@@ -185,7 +185,8 @@ def state_at(
 ) -> dict[str, Any]:
     """The state document after event `position` (`replay --as-of`). From a snapshot
     when one serves; with `prerendered`, orders' rows may stay as the snapshot rendered
-    them (`PrerenderedRows`: for `to_json` only)."""
+    them (`PrerenderedRows`, for `replay.render` only: read from the store as they are
+    written, so write the document while the log is still open)."""
     snap = snapshots.nearest(position) if snapshots is not None else None
     if snap is not None:
         doc = snapshot_document(log, config, snap, position, flt)

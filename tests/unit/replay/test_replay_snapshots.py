@@ -4,6 +4,7 @@ not fit the log, the code or the configuration is not used."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,9 +16,9 @@ import pytest
 from adapters.store import open_recorder
 from adapters.store.snapshots import AS_OF_ROWS, SnapshotRecord, SnapshotTable
 from domain.ledger import Ledger, LedgerConfig
-from domain.snapshot import RowRenderer, Snapshot, snapshot_ledger
+from domain.snapshot import RowRenderer, RowRun, Snapshot, SnapshotFormatError, snapshot_ledger
 from projections.views import order_rows
-from replay.render import to_json
+from replay.render import to_json, write_json
 from replay.report.window import state_at
 from replay.snapshots import StoreSnapshots, expand_rows, snapshot_document
 from replay.state import (
@@ -71,10 +72,10 @@ class Given:
 def test_the_pre_rendered_rows_are_the_order_rows_as_to_json_prints_them(log: EventLog) -> None:
     ledger = _ledger_at(log, log.last_position())
     doc = state_document(ledger)
-    [joined] = Snapshot(snapshot_ledger(ledger, AS_OF_ROWS)).rows_around([])
-    assert isinstance(joined, bytes)
+    [run] = Snapshot(snapshot_ledger(ledger, AS_OF_ROWS)).rows_around([])
+    assert isinstance(run, RowRun)
     assert doc["orders"] == order_rows(ledger)
-    assert to_json(doc).encode().count(joined) == 1
+    assert to_json(doc).encode().count(run.join()) == 1
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 512])
@@ -82,6 +83,7 @@ def test_document_from_any_snapshot_equals_the_replay(
     log: EventLog, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("domain.snapshot.CHUNK", chunk)
+    monkeypatch.setattr("domain.snapshot.ROW_BLOCK", chunk)  # rows cut across blocks too
     last = log.last_position()
     orders = list(_ledger_at(log, last).orders)
     for at in range(0, last + 1, 3):
@@ -91,6 +93,9 @@ def test_document_from_any_snapshot_equals_the_replay(
             doc = snapshot_document(log, CONFIG, (at, data), position)
             assert doc is not None
             assert to_json(doc) == to_json(want)  # byte for byte, rows pre-rendered
+            out = io.BytesIO()
+            write_json(doc, out)  # as the command writes it, a piece at a time
+            assert out.getvalue() == to_json(want).encode() + b"\n"
             assert expand_rows(doc) == want
             for order in orders[:: max(1, len(orders) // 3)]:
                 flt = Filter(order=order)
@@ -99,7 +104,11 @@ def test_document_from_any_snapshot_equals_the_replay(
                 )
 
 
-def test_rows_around_any_cut_are_the_rows_in_order(log: EventLog) -> None:
+@pytest.mark.parametrize("block", [1, 3, 2048])
+def test_rows_around_any_cut_are_the_rows_in_order(
+    log: EventLog, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("domain.snapshot.ROW_BLOCK", block)
     ledger = _ledger_at(log, log.last_position())
     rows = [orjson.dumps(order_row(o)) for o in ledger.orders.values()]
     snap = Snapshot(
@@ -113,7 +122,7 @@ def test_rows_around_any_cut_are_the_rows_in_order(log: EventLog) -> None:
             if isinstance(part, int):
                 out.append(rows[part])
             else:
-                out += [orjson.dumps(r) for r in orjson.loads(b"[" + part + b"]")]
+                out += [orjson.dumps(r) for r in orjson.loads(b"[" + part.join() + b"]")]
         assert out == rows, cut
         assert [p for p in parts if isinstance(p, int)] == sorted(set(cut))
 
@@ -198,3 +207,15 @@ def test_replay_uses_only_snapshots_bound_to_this_log_code_and_config(store: str
         assert source.used == 4  # 6 is another log's
         doc = state_at(log, CONFIG, last, snapshots=source, prerendered=True)
         assert to_json(doc) == to_json(want)
+
+
+def test_a_damaged_row_block_is_a_format_error(log: EventLog) -> None:
+    data = bytearray(snapshot_ledger(_ledger_at(log, log.last_position()), AS_OF_ROWS))
+    snap = Snapshot(bytes(data))
+    at, length, _ = snap.header["rows"]["blocks"][0]
+    body = snap._base  # where the sections start
+    data[body + at : body + at + length] = b"\xff" * length
+    [run] = Snapshot(bytes(data)).rows_around([])
+    assert isinstance(run, RowRun)
+    with pytest.raises(SnapshotFormatError):
+        run.join()
