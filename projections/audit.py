@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData,
 
 from domain import events as ev
 from projections.base import EventRejected, Projection, insert_rows
-from projections.log import LogEvent
+from projections.log import KINDS, LogEvent
 from projections.schema import LOG_POSITION, table_name
 
 _INTENT = ev.OrderIntentRecorded.__name__
@@ -71,7 +71,9 @@ class AuditIndexProjection(Projection):
         self._occurred: tuple[str, int] = ("", 0)
 
     def apply(self, event: LogEvent) -> None:
-        kind = event.kind
+        kind = KINDS.get(event.topic)  # without the property call: one per row
+        if kind is None:
+            kind = event.kind  # raises UnknownEventTopic, naming the topic
         d = event.data
         aggregate, intent, symbol = kind.aggregate, None, None
         if aggregate == "Order":
