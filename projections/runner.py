@@ -32,7 +32,8 @@ batch, and the next batch follows the new version. A runner built with fixed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, MetaData, inspect
@@ -151,9 +152,14 @@ class ProjectionRunner:
 
     def run_once(self) -> tuple[Step, int]:
         """One batch in its own transaction. Raises ProjectionFailed (and remembers it)."""
+        with self._failures_remembered(), self.engine.begin() as conn:
+            return self.step(conn)
+
+    @contextmanager
+    def _failures_remembered(self) -> Iterator[None]:
+        """A failed batch leaves no in-memory state behind; a projection's failure is kept."""
         try:
-            with self.engine.begin() as conn:
-                return self.step(conn)
+            yield
         except ProjectionFailed as f:
             self._forget()
             self.failed[f.projection] = f
@@ -179,7 +185,7 @@ class ProjectionRunner:
         write; only the rows and the checkpoints take the write lock. The checkpoints are
         read again under the lock: if one moved, nothing is written (`CheckpointMoved`).
         """
-        try:
+        with self._failures_remembered():
             with read_engine.connect() as rconn:
                 batch = self._plan(rconn, lock=False)
                 if batch.behind:
@@ -193,13 +199,6 @@ class ProjectionRunner:
                         raise CheckpointMoved(f"checkpoints moved meanwhile: {moved}")
                     self._write(conn, batch)
             return batch.step, batch.head
-        except ProjectionFailed as f:
-            self._forget()
-            self.failed[f.projection] = f
-            raise
-        except BaseException:
-            self._forget()
-            raise
 
     def _plan(self, conn: Connection, *, lock: bool) -> _Batch:
         """The projections behind the log's head and the batch of events they read next."""

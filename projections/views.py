@@ -14,6 +14,7 @@ import orjson
 
 from domain import events as ev
 from domain.ledger import Ledger
+from domain.order import Order
 
 Row = dict[str, Any]
 
@@ -42,20 +43,20 @@ def position_rows(ledger: Ledger) -> list[Row]:
     ]
 
 
+def order_row(o: Order) -> Row:
+    return {
+        "intent_id": str(o.intent_id),
+        "symbol": o.symbol,
+        "side": o.side,
+        "quantity": dec(o.quantity),
+        "status": o.status.value,
+        "filled_quantity": dec(o.filled),
+        "avg_fill_price": dec(o.avg_fill_price),
+    }
+
+
 def order_rows(ledger: Ledger, *, open_only: bool = False) -> list[Row]:
-    return [
-        {
-            "intent_id": str(o.intent_id),
-            "symbol": o.symbol,
-            "side": o.side,
-            "quantity": dec(o.quantity),
-            "status": o.status.value,
-            "filled_quantity": dec(o.filled),
-            "avg_fill_price": dec(o.avg_fill_price),
-        }
-        for o in ledger.orders.values()
-        if not open_only or o.is_working
-    ]
+    return [order_row(o) for o in ledger.orders.values() if not open_only or o.is_working]
 
 
 def killswitch_row(ledger: Ledger) -> Row:

@@ -93,9 +93,25 @@ def _statements(schema: str, table: str) -> list[Composed]:
         ).format(**fmt),
         SQL("REVOKE ALL ON FUNCTION {s}.{lock}() FROM PUBLIC").format(**fmt),
     ]
+    statements.extend(append_only_triggers(schema, table))
+    # Last, so that a store whose version is current has every object above.
+    statements.append(
+        SQL(
+            "INSERT INTO {s}.ledger_meta VALUES ('schema_version', {v}) ON CONFLICT (key) "
+            "DO UPDATE SET value = excluded.value "
+            "WHERE ledger_meta.value::int < excluded.value::int"
+        ).format(v=Literal(str(SCHEMA_VERSION)), **fmt)
+    )
+    return statements
+
+
+def append_only_triggers(schema: str, table: str) -> list[Composed]:
+    """Triggers that refuse UPDATE, DELETE and TRUNCATE on `schema.table` (through
+    `ledger_refuse_change`, created with the event table), created once."""
+    out: list[Composed] = []
     for op, level in (("UPDATE", "ROW"), ("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
         name = f"{table}_no_{op.lower()}"
-        statements.append(
+        out.append(
             SQL(
                 "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = {n} "
                 "AND tgrelid = {rel}::regclass) THEN "
@@ -107,18 +123,11 @@ def _statements(schema: str, table: str) -> list[Composed]:
                 name=Identifier(name),
                 op=SQL(op),
                 level=SQL(level),
-                **fmt,
+                s=Identifier(schema),
+                t=Identifier(table),
             )
         )
-    # Last, so that a store whose version is current has every object above.
-    statements.append(
-        SQL(
-            "INSERT INTO {s}.ledger_meta VALUES ('schema_version', {v}) ON CONFLICT (key) "
-            "DO UPDATE SET value = excluded.value "
-            "WHERE ledger_meta.value::int < excluded.value::int"
-        ).format(v=Literal(str(SCHEMA_VERSION)), **fmt)
-    )
-    return statements
+    return out
 
 
 class LedgerPostgresRecorder(ChainLinker, PostgresApplicationRecorder):

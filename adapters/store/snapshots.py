@@ -29,15 +29,16 @@ from typing import Any
 
 import orjson
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composed, Identifier
 
 import domain
 from adapters.store.postgres import LedgerPostgresRecorder
+from adapters.store.postgres import append_only_triggers as pg_append_only_triggers
 from adapters.store.sqlite import LedgerSQLiteRecorder, append_only_triggers
 from domain.ledger import LedgerConfig
 from domain.order import Order
 from domain.snapshot import FORMAT, RowRenderer
-from projections.views import dec
+from projections.views import order_row
 
 TABLE = "ledger_snapshots"
 
@@ -86,23 +87,10 @@ def config_fingerprint(config: LedgerConfig) -> str:
 # ============================================================================ rows
 
 
-def _order_row(o: Order) -> dict[str, Any]:
-    # The shape of `projections.views.order_rows` (a test holds them equal).
-    return {
-        "intent_id": str(o.intent_id),
-        "symbol": o.symbol,
-        "side": o.side,
-        "quantity": dec(o.quantity),
-        "status": o.status.value,
-        "filled_quantity": dec(o.filled),
-        "avg_fill_price": dec(o.avg_fill_price),
-    }
-
-
 def _render_as_of_row(o: Order) -> bytes:
     # `replay --as-of --format json` prints orjson with a 2-space indent, order rows one
     # level down in `orders`: the same bytes, shifted by that level's 4 spaces.
-    return orjson.dumps(_order_row(o), option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    ")
+    return orjson.dumps(order_row(o), option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    ")
 
 
 AS_OF_ROWS = RowRenderer(_render_as_of_row, b",\n    ")
@@ -142,7 +130,6 @@ class SnapshotTable:
                 *append_only_triggers(TABLE),
             ]
         schema = self._schema()
-        s = Identifier(schema)
         out: list[Composed] = [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {t} (position bigint PRIMARY KEY, "
@@ -154,24 +141,7 @@ class SnapshotTable:
             # PostgreSQL's own compression would cost every read its decompression.
             SQL("ALTER TABLE {t} ALTER COLUMN state SET STORAGE EXTERNAL").format(t=self._name),
         ]
-        for op, level in (("UPDATE", "ROW"), ("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
-            name = f"{TABLE}_no_{op.lower()}"
-            out.append(
-                SQL(
-                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = {n} "
-                    "AND tgrelid = {rel}::regclass) THEN "
-                    "CREATE TRIGGER {name} BEFORE {op} ON {t} FOR EACH {level} "
-                    "EXECUTE FUNCTION {s}.ledger_refuse_change(); END IF; END $$"
-                ).format(
-                    n=Literal(name),
-                    rel=Literal(f'"{schema}"."{TABLE}"'),
-                    name=Identifier(name),
-                    op=SQL(op),
-                    t=self._name,
-                    level=SQL(level),
-                    s=s,
-                )
-            )
+        out.extend(pg_append_only_triggers(schema, TABLE))
         return out
 
     def _schema(self) -> str:
