@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "serve": "replay.commands.serve:serve",
     "reconcile": "replay.commands.reconcile:reconcile",
     "backtest": "replay.commands.backtest:backtest",
+    "snapshot": "replay.commands.snapshot:snapshot",
 }
 
 
