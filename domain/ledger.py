@@ -499,31 +499,23 @@ class Ledger:
             "fill_price": price,
             "fill_commission": commission,
         }
+        cls: type[ev.PositionEvent]
         if replaced is None:
+            cls = ev.PositionFillApplied
             figs = pos.figures_after_fill(signed, price, commission)
-            self._emit(
-                ev.PositionFillApplied,
-                pos.id,
-                at,
-                source,
-                quantity=figs.quantity,
-                cost=figs.cost,
-                avg_price=figs.avg_price,
-                realized_pnl=figs.realized_pnl,
-                commission=figs.commission,
-                cash_delta=-signed * price * mult - commission,
-                **common,
+            cash_delta = -signed * price * mult - commission
+        else:
+            cls = ev.PositionFillCorrected
+            old_signed = replaced.quantity if order.side == "BUY" else -replaced.quantity
+            figs = pos.figures_after_correction(
+                replaced.exec_id, PositionFill(exec_id, signed, price, commission)
             )
-            return
-        old_signed = replaced.quantity if order.side == "BUY" else -replaced.quantity
-        figs = pos.figures_after_correction(
-            replaced.exec_id, PositionFill(exec_id, signed, price, commission)
-        )
-        cash_delta = -(signed * price - old_signed * replaced.price) * mult - (
-            commission - replaced.commission
-        )
+            cash_delta = -(signed * price - old_signed * replaced.price) * mult - (
+                commission - replaced.commission
+            )
+            common["replaced_exec_id"] = replaced.exec_id
         self._emit(
-            ev.PositionFillCorrected,
+            cls,
             pos.id,
             at,
             source,
@@ -533,7 +525,6 @@ class Ledger:
             realized_pnl=figs.realized_pnl,
             commission=figs.commission,
             cash_delta=cash_delta,
-            replaced_exec_id=replaced.exec_id,
             **common,
         )
 
