@@ -5,34 +5,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
+from tests.unit.replay.replay_history import demo_store, golden, incident_store, invoke
 
-from tests.support.services import postgres_schema, postgres_store_url
-from tests.unit.replay.replay_history import demo_store, incident_store, invoke
-
-GOLDEN = Path(__file__).resolve().parents[1] / "unit" / "replay" / "golden"
 ORDER_1 = "00000000-0000-0000-0000-000000000001"
 INDEX_TABLE = "proj_audit_index_v1"
-
-
-def golden(name: str) -> str:
-    return (GOLDEN / name).read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'ledger.db'}"
-        demo_store(url)
-        yield url
-        return
-    with postgres_schema() as schema:
-        url = postgres_store_url(schema)
-        demo_store(url)
-        yield url
 
 
 def test_an_orders_lifecycle_in_log_order_with_both_times_and_sources(demo: str) -> None:

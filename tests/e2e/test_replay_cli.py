@@ -4,34 +4,13 @@ session and an incident, time specs, filters, and the usage errors."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.services import postgres_schema, postgres_store_url
-from tests.unit.replay.replay_history import demo_store, incident_store, invoke
+from tests.unit.replay.replay_history import demo_store, golden, incident_store, invoke
 
-GOLDEN = Path(__file__).resolve().parents[1] / "unit" / "replay" / "golden"
 ORDER_3 = "00000000-0000-0000-0000-000000000003"
-
-
-def golden(name: str) -> str:
-    return (GOLDEN / name).read_text(encoding="utf-8")
-
-
-# Replay only reads: one store per module (and backend) serves every test.
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'ledger.db'}"
-        demo_store(url)
-        yield url
-        return
-    with postgres_schema() as schema:
-        url = postgres_store_url(schema)
-        demo_store(url)
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -74,6 +74,14 @@ def incident_store(url: str) -> LedgerApplication:
     return app
 
 
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def golden(name: str) -> str:
+    """An expected output, kept as a file next to these helpers."""
+    return (GOLDEN / name).read_text(encoding="utf-8")
+
+
 def invoke(url: str, *args: str) -> Result:
     """`ledger --store URL ARGS...`, as a user runs it (exit code, stdout, stderr apart)."""
     return CliRunner().invoke(cli, ["--store", url, *args], catch_exceptions=False)
