@@ -52,23 +52,12 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_backtest_prints_and_writes_the_result_and_charts(sample: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    body = doc(
-        ledger(
-            "backtest",
-            "--data",
-            str(sample),
-            "--seed",
-            "42",
-            "--out",
-            str(out),
-            "--format",
-            "json",
-            "--rebalance",
-            "3",
-            "--slippage-bps",
-            "2",
-        )
-    )
+    args = [
+        "backtest",
+        *("--data", str(sample), "--seed", "42", "--out", str(out), "--format", "json"),
+        *("--rebalance", "3", "--slippage-bps", "2"),
+    ]
+    body = doc(ledger(*args))
     for key, kind in KEYS.items():
         assert isinstance(body[key], kind), key
     assert body["max_drawdown"] >= 0
@@ -79,24 +68,7 @@ def test_backtest_prints_and_writes_the_result_and_charts(sample: Path, tmp_path
         assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert body["store"] == f"sqlite:///{(out / 'backtest.db').resolve()}"
     # a second run into the same directory replaces its store: same result
-    again = doc(
-        ledger(
-            "backtest",
-            "--data",
-            str(sample),
-            "--seed",
-            "42",
-            "--out",
-            str(out),
-            "--format",
-            "json",
-            "--rebalance",
-            "3",
-            "--slippage-bps",
-            "2",
-            "--no-charts",
-        )
-    )
+    again = doc(ledger(*args, "--no-charts"))
     assert again["ledger_hash"] == body["ledger_hash"]
     assert "charts" not in again
 
