@@ -10,7 +10,12 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench venv promtool clean schemas
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml adapters/store/_chainlink.c
+	@test -f /usr/include/openssl/evp.h || { \
+	  echo "installing Debian's libssl-dev (OpenSSL headers for the hash chain's C link)"; \
+	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends libssl-dev >/dev/null; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -25,6 +25,27 @@ from eventsourcing.persistence import StoredEvent
 GENESIS = bytes(32)
 _PACK = struct.Struct(">qIqI").pack
 _sha256 = hashlib.sha256
+
+
+def py_link(
+    prev: bytes, oid: bytes, version: int, topic: bytes, state: bytes, recorded_at: int
+) -> bytes:
+    """One link, the reference definition: sha256(prev || oid || header || topic || state)
+    with header = pack(">qIqI", version, len(topic), recorded_at, len(state))."""
+    header = _PACK(version, len(topic), recorded_at, len(state))
+    return _sha256(b"".join((prev, oid, header, topic, state))).digest()
+
+
+Link = Callable[[bytes, bytes, int, bytes, bytes, int], bytes]
+try:
+    # The same function in C (adapters/store/_chainlink.c): through hashlib, OpenSSL 3's
+    # per-call set-up (~0.6 µs) costs more than hashing the row, and made the chain a fifth
+    # of a raw append. Built by `pip install` where OpenSSL's headers are; optional.
+    from adapters.store._chainlink import link as _c_link
+
+    LINK: Link = _c_link
+except ImportError:  # pragma: no cover - only where the extension could not be built
+    LINK = py_link
 
 # A row as the store returns it for verification:
 # position, originator id (hex), version, topic, state, recorded_at (µs), hash.
@@ -43,12 +64,7 @@ def originator_text(originator_id: UUID | str) -> str:
 def row_hash(
     prev: bytes, originator_id: str, version: int, topic: str, state: bytes, recorded_at: int
 ) -> bytes:
-    # One sha256 call over the concatenation (equal to feeding the parts one by one):
-    # with OpenSSL 3 the per-call set-up costs more than hashing a few hundred bytes.
-    t = topic.encode()
-    return _sha256(
-        prev + originator_id.encode() + _PACK(version, len(t), recorded_at, len(state)) + t + state
-    ).digest()
+    return LINK(prev, originator_id.encode(), version, topic.encode(), state, recorded_at)
 
 
 def chained(prev: bytes, stored_events: Iterable[StoredEvent]) -> list[ChainParams]:
@@ -57,8 +73,8 @@ def chained(prev: bytes, stored_events: Iterable[StoredEvent]) -> list[ChainPara
     hex text to its uuid column, so both stores insert the same tuples.
 
     Written for speed (it runs inside the writers' lock, once per appended row): locals
-    only, topics encoded once, the message assembled with one join, one sha256 call."""
-    sha, pack, join = _sha256, _PACK, b"".join
+    only, topics encoded once, one call of the C link per row."""
+    link = LINK
     topics: dict[str, bytes] = {}
     params: list[ChainParams] = []
     add = params.append
@@ -70,8 +86,7 @@ def chained(prev: bytes, stored_events: Iterable[StoredEvent]) -> list[ChainPara
         t = topics.get(topic)
         if t is None:
             t = topics[topic] = topic.encode()
-        header = pack(version, len(t), recorded_at, len(state))
-        prev = sha(join((prev, oid.encode(), header, t, state))).digest()
+        prev = link(prev, oid.encode(), version, t, state, recorded_at)
         add((oid, version, topic, state, recorded_at, prev))
     return params
 
@@ -82,16 +97,15 @@ def first_break(rows: Sequence[ChainRow], prev: bytes, prev_recorded_at: int) ->
 
     This is the verifier's inner loop, written for speed: locals only, topics encoded once.
     """
-    sha, pack = _sha256, _PACK
+    link = LINK
     topics: dict[str, bytes] = {}
     for i, (_pos, oid, version, topic, state, recorded_at, stored) in enumerate(rows):
         t = topics.get(topic)
         if t is None:
             t = topics[topic] = topic.encode()
-        digest = sha(
-            prev + oid.encode() + pack(version, len(t), recorded_at, len(state)) + t + state
-        ).digest()
-        if digest != stored or recorded_at < prev_recorded_at:
+        if link(prev, oid.encode(), version, t, state, recorded_at) != stored or (
+            recorded_at < prev_recorded_at
+        ):
             return i
         prev, prev_recorded_at = stored, recorded_at
     return None
@@ -105,21 +119,21 @@ def links_hold(
 
     The verifier's fast path: the rows come straight from the database cursor (ids and
     topics already as bytes, no casts, no tuple per row kept alive), so a row costs one
-    sha256 call and little else. It only ever says "all sound" when `first_break` would
-    too; None, including for a value of an unexpected type (a tampered column), sends
+    call of the link and little else. It only ever says "all sound" when `first_break`
+    would too; None, including for a value of an unexpected type (a tampered column), sends
     the caller to `first_break` over the same rows for the exact position and reason.
     """
-    sha, pack, join = _sha256, _PACK, b"".join
+    link = LINK
     n = 0
     try:
         for oid, version, t, state, recorded_at, stored in rows:
-            header = pack(version, len(t), recorded_at, len(state))
-            digest = sha(join((prev, oid, header, t, state))).digest()
-            if digest != stored or recorded_at < prev_recorded_at:
+            if link(prev, oid, version, t, state, recorded_at) != stored or (
+                recorded_at < prev_recorded_at
+            ):
                 return None
             prev, prev_recorded_at = stored, recorded_at
             n += 1
-    except (TypeError, ValueError, struct.error):
+    except (TypeError, ValueError, OverflowError, struct.error):
         return None
     return n, prev, prev_recorded_at
 

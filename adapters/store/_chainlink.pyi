@@ -1,0 +1,3 @@
+def link(
+    prev: bytes, oid: bytes, version: int, topic: bytes, state: bytes, recorded_at: int, /
+) -> bytes: ...

@@ -1,0 +1,60 @@
+"""The chain's link in C agrees byte for byte with its Python definition, for any row."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.store import chain
+from adapters.store.chain import GENESIS, py_link
+
+c_link = pytest.importorskip("adapters.store._chainlink").link
+
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+HASHES = st.one_of(st.just(GENESIS), st.binary(min_size=32, max_size=32))
+
+
+def test_the_store_uses_the_c_link_where_it_was_built() -> None:
+    assert chain.LINK is c_link
+
+
+@given(
+    HASHES, st.binary(max_size=40), INT64, st.binary(max_size=80), st.binary(max_size=5000), INT64
+)
+def test_c_and_python_links_agree(
+    prev: bytes, oid: bytes, version: int, topic: bytes, state: bytes, recorded_at: int
+) -> None:
+    expected = hashlib.sha256(
+        prev
+        + oid
+        + struct.pack(">qIqI", version, len(topic), recorded_at, len(state))
+        + topic
+        + state
+    ).digest()
+    assert py_link(prev, oid, version, topic, state, recorded_at) == expected
+    assert c_link(prev, oid, version, topic, state, recorded_at) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (GENESIS, "text", 1, b"t", b"s", 1),  # oid as str: the store passes bytes
+        (GENESIS, b"o", "1", b"t", b"s", 1),  # a version read back as text
+        (GENESIS, b"o", 1, b"t", b"s", 1.5),
+        (GENESIS, b"o", 1, b"t", None, 1),
+    ],
+)
+def test_a_value_of_another_type_is_a_type_error(args: tuple[object, ...]) -> None:
+    with pytest.raises(TypeError):
+        c_link(*args)
+
+
+def test_an_integer_beyond_64_bits_is_an_overflow() -> None:
+    with pytest.raises(OverflowError):
+        c_link(GENESIS, b"o", 2**63, b"t", b"s", 1)
+    with pytest.raises(TypeError):
+        c_link(GENESIS, b"o", 1, b"t", b"s")  # type: ignore[call-arg]
