@@ -40,16 +40,23 @@ put_i64(unsigned char *p, long long v)
     }
 }
 
+/* The bytes of a bytes object, or the UTF-8 of a str (what str.encode() gives; CPython
+ * keeps it with the string, so no copy is made for the ASCII ids and topics). */
 static int
 as_bytes(PyObject *o, const char *what, const char **buf, Py_ssize_t *len)
 {
-    if (!PyBytes_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "%s must be bytes, not %.100s", what, Py_TYPE(o)->tp_name);
-        return -1;
+    if (PyBytes_Check(o)) {
+        *buf = PyBytes_AS_STRING(o);
+        *len = PyBytes_GET_SIZE(o);
+        return 0;
     }
-    *buf = PyBytes_AS_STRING(o);
-    *len = PyBytes_GET_SIZE(o);
-    return 0;
+    if (PyUnicode_Check(o)) {
+        *buf = PyUnicode_AsUTF8AndSize(o, len);
+        return *buf == NULL ? -1 : 0;
+    }
+    PyErr_Format(PyExc_TypeError, "%s must be bytes or str, not %.100s", what,
+                 Py_TYPE(o)->tp_name);
+    return -1;
 }
 
 /* link(prev, oid, version, topic, state, recorded_at) -> 32-byte digest */
@@ -67,10 +74,16 @@ chain_link(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "link() takes 6 arguments (%zd given)", nargs);
         return NULL;
     }
-    if (as_bytes(args[0], "prev", &prev, &prev_len) < 0 ||
-        as_bytes(args[1], "originator id", &oid, &oid_len) < 0 ||
-        as_bytes(args[3], "topic", &topic, &topic_len) < 0 ||
-        as_bytes(args[4], "state", &state, &state_len) < 0) {
+    if (!PyBytes_Check(args[0]) || !PyBytes_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "prev and state must be bytes");
+        return NULL;
+    }
+    prev = PyBytes_AS_STRING(args[0]);
+    prev_len = PyBytes_GET_SIZE(args[0]);
+    state = PyBytes_AS_STRING(args[4]);
+    state_len = PyBytes_GET_SIZE(args[4]);
+    if (as_bytes(args[1], "originator id", &oid, &oid_len) < 0 ||
+        as_bytes(args[3], "topic", &topic, &topic_len) < 0) {
         return NULL;
     }
     if (!PyLong_CheckExact(args[2]) || !PyLong_CheckExact(args[5])) {
@@ -109,6 +122,7 @@ chain_link(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 static PyMethodDef methods[] = {
     {"link", (PyCFunction)(void (*)(void))chain_link, METH_FASTCALL,
      "link(prev, oid, version, topic, state, recorded_at) -> bytes\n\n"
+     "oid and topic: bytes, or str (hashed as its UTF-8).\n"
      "sha256(prev || oid || pack('>qIqI', version, len(topic), recorded_at, len(state))"
      " || topic || state)."},
     {NULL, NULL, 0, NULL},

@@ -1,3 +1,9 @@
 def link(
-    prev: bytes, oid: bytes, version: int, topic: bytes, state: bytes, recorded_at: int, /
+    prev: bytes,
+    oid: bytes | str,
+    version: int,
+    topic: bytes | str,
+    state: bytes,
+    recorded_at: int,
+    /,
 ) -> bytes: ...

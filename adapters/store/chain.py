@@ -28,15 +28,23 @@ _sha256 = hashlib.sha256
 
 
 def py_link(
-    prev: bytes, oid: bytes, version: int, topic: bytes, state: bytes, recorded_at: int
+    prev: bytes,
+    oid: bytes | str,
+    version: int,
+    topic: bytes | str,
+    state: bytes,
+    recorded_at: int,
 ) -> bytes:
     """One link, the reference definition: sha256(prev || oid || header || topic || state)
-    with header = pack(">qIqI", version, len(topic), recorded_at, len(state))."""
-    header = _PACK(version, len(topic), recorded_at, len(state))
-    return _sha256(b"".join((prev, oid, header, topic, state))).digest()
+    with header = pack(">qIqI", version, len(topic), recorded_at, len(state)); an id or
+    topic given as text is hashed as its UTF-8."""
+    o = oid.encode() if isinstance(oid, str) else oid
+    t = topic.encode() if isinstance(topic, str) else topic
+    header = _PACK(version, len(t), recorded_at, len(state))
+    return _sha256(b"".join((prev, o, header, t, state))).digest()
 
 
-Link = Callable[[bytes, bytes, int, bytes, bytes, int], bytes]
+Link = Callable[[bytes, bytes | str, int, bytes | str, bytes, int], bytes]
 try:
     # The same function in C (adapters/store/_chainlink.c): through hashlib, OpenSSL 3's
     # per-call set-up (~0.6 µs) costs more than hashing the row, and made the chain a fifth
@@ -64,7 +72,7 @@ def originator_text(originator_id: UUID | str) -> str:
 def row_hash(
     prev: bytes, originator_id: str, version: int, topic: str, state: bytes, recorded_at: int
 ) -> bytes:
-    return LINK(prev, originator_id.encode(), version, topic.encode(), state, recorded_at)
+    return LINK(prev, originator_id, version, topic, state, recorded_at)
 
 
 def chained(prev: bytes, stored_events: Iterable[StoredEvent]) -> list[ChainParams]:
@@ -73,9 +81,8 @@ def chained(prev: bytes, stored_events: Iterable[StoredEvent]) -> list[ChainPara
     hex text to its uuid column, so both stores insert the same tuples.
 
     Written for speed (it runs inside the writers' lock, once per appended row): locals
-    only, topics encoded once, one call of the C link per row."""
+    only, one call of the link per row (ids and topics go to it as text)."""
     link = LINK
-    topics: dict[str, bytes] = {}
     params: list[ChainParams] = []
     add = params.append
     for s in stored_events:
@@ -83,10 +90,7 @@ def chained(prev: bytes, stored_events: Iterable[StoredEvent]) -> list[ChainPara
         oid = oid.hex if isinstance(oid, UUID) else oid
         topic, state, version = s.topic, s.state, s.originator_version
         recorded_at: int = s.recorded_at  # type: ignore[attr-defined]
-        t = topics.get(topic)
-        if t is None:
-            t = topics[topic] = topic.encode()
-        prev = link(prev, oid.encode(), version, t, state, recorded_at)
+        prev = link(prev, oid, version, topic, state, recorded_at)
         add((oid, version, topic, state, recorded_at, prev))
     return params
 
@@ -95,15 +99,11 @@ def first_break(rows: Sequence[ChainRow], prev: bytes, prev_recorded_at: int) ->
     """Index of the first row that does not link to its predecessor's stored hash, or whose
     recorded time goes backwards; None when every row is sound.
 
-    This is the verifier's inner loop, written for speed: locals only, topics encoded once.
+    This is the verifier's inner loop, written for speed: locals only.
     """
     link = LINK
-    topics: dict[str, bytes] = {}
     for i, (_pos, oid, version, topic, state, recorded_at, stored) in enumerate(rows):
-        t = topics.get(topic)
-        if t is None:
-            t = topics[topic] = topic.encode()
-        if link(prev, oid.encode(), version, t, state, recorded_at) != stored or (
+        if link(prev, oid, version, topic, state, recorded_at) != stored or (
             recorded_at < prev_recorded_at
         ):
             return i

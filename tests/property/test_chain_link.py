@@ -39,10 +39,21 @@ def test_c_and_python_links_agree(
     assert c_link(prev, oid, version, topic, state, recorded_at) == expected
 
 
+@given(HASHES, st.text(max_size=40), INT64, st.text(max_size=80), st.binary(max_size=2000), INT64)
+def test_text_ids_and_topics_are_hashed_as_their_utf8(
+    prev: bytes, oid: str, version: int, topic: str, state: bytes, recorded_at: int
+) -> None:
+    expected = py_link(prev, oid.encode(), version, topic.encode(), state, recorded_at)
+    assert py_link(prev, oid, version, topic, state, recorded_at) == expected
+    assert c_link(prev, oid, version, topic, state, recorded_at) == expected
+
+
 @pytest.mark.parametrize(
     "args",
     [
-        (GENESIS, "text", 1, b"t", b"s", 1),  # oid as str: the store passes bytes
+        ("prev", b"o", 1, b"t", b"s", 1),
+        (GENESIS, 7, 1, b"t", b"s", 1),
+        (GENESIS, b"o", 1, b"t", "state", 1),  # a state is bytes, never text
         (GENESIS, b"o", "1", b"t", b"s", 1),  # a version read back as text
         (GENESIS, b"o", 1, b"t", b"s", 1.5),
         (GENESIS, b"o", 1, b"t", None, 1),
