@@ -23,8 +23,8 @@ reuse both. Measured per store:
   one order; and, for comparison, restoring the whole ledger from that snapshot;
 - a profile of decode + apply (where the time goes).
 
-The machine may be shared: rates are given on wall time and on this process's CPU
-time. Results go to `## replay (issue 5)` of bench/RESULTS.md.
+The garbage collector is set as every `ledger` command sets it (`tune_gc`). The machine
+may be shared: rates are given on wall time and on this process's CPU time. Results go to `## replay (issue 5)` of bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from eventsourcing.system import NotificationLogReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters.process import tune_gc
 from adapters.store import open_ledger, open_recorder
 from adapters.store.snapshots import AS_OF_ROWS, SnapshotTable
 from bench.results import write_section
@@ -518,6 +519,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dir", type=Path, default=Path("var/bench"))
     p.add_argument("--no-write", action="store_true", help="Print, do not write RESULTS.md.")
     a = p.parse_args(argv)
+    tune_gc()  # the collector's settings of every `ledger` command (replay/cli.py)
     built: dict[str, str] = {
         "SQLite": f"SQLite: {a.events:,} events ingested through `LedgerApplication.ingest` "
         "(built once, kept under --dir)."
