@@ -24,7 +24,8 @@ reuse both. Measured per store:
 - a profile of decode + apply (where the time goes).
 
 The garbage collector is set as every `ledger` command sets it (`tune_gc`). The machine
-may be shared: rates are given on wall time and on this process's CPU time. Results go to `## replay (issue 5)` of bench/RESULTS.md.
+may be shared: rates are given on wall time and on this process's CPU time. Results go
+to `## replay (issue 5)` of bench/RESULTS.md.
 """
 
 from __future__ import annotations
