@@ -23,12 +23,9 @@ invalid payload.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import math
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
+from adapters.kafka.batching import FetchedRecords
 from adapters.kafka.errors import ConsumerNotOpen
 from adapters.kafka.settings import KafkaSettings
 from adapters.kafka.threads import LedgerThread
@@ -50,10 +48,6 @@ BEHIND_RETRY_S = 1.0
 # Kafka's committed offsets are only for monitoring: commit them at most this often.
 COMMIT_INTERVAL_S = 1.0
 COMMIT_TIMEOUT_S = 5.0
-
-
-def _produced_at(record: ConsumerRecord) -> int:
-    return int(record.timestamp)
 
 
 def source_name(topic: str, partition: int) -> str:
@@ -109,22 +103,11 @@ class KafkaIngest:
         self.behind: dict[TopicPartition, float] = {}  # paused until (monotonic)
         self._lock = asyncio.Lock()
         self._committed_at = -math.inf
-        # Fetched records not yet in a batch, per partition in offset order (`_take`).
-        self._fetched: dict[TopicPartition, deque[ConsumerRecord]] = {}
-        self._fetched_count = 0
-        # Per partition: the offset after the last record fetched, and that record's
-        # producer time (`_bound`).
-        self._frontier: dict[TopicPartition, tuple[int, int]] = {}
+        # Fetched records not yet in a batch, and how a batch is picked from them.
+        self.fetched = FetchedRecords((settings.topic_market_events, settings.topic_order_intents))
         # Until when (monotonic) a batch waits for partitions that have not delivered yet
         # after an assignment (`_starved`).
         self._first_fetch_until = 0.0
-        # Records with the same producer time are taken in this topic order (`_take`).
-        self._tie_order = {
-            topic: rank
-            for rank, topic in enumerate(
-                (settings.topic_market_events, settings.topic_order_intents)
-            )
-        }
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,7 +144,7 @@ class KafkaIngest:
         self.assignment = None
         self.lag = {}
         self.behind.clear()
-        self._forget_fetched()
+        self.fetched.forget()
         if consumer is not None:
             try:
                 await consumer.stop()
@@ -198,7 +181,7 @@ class KafkaIngest:
         async with self._lock:  # the batch in flight commits before the next owner starts
             await self.commit_offsets(force=True)
             self.assignment = None
-            self._forget_fetched()
+            self.fetched.forget()
             gone = {(tp.topic, tp.partition) for tp in revoked}
             self.lag = {k: v for k, v in self.lag.items() if k not in gone}
             for tp in revoked:
@@ -229,18 +212,18 @@ class KafkaIngest:
         consumer = self._consumer()
         self._resume_due()
         s = self.settings
-        if not self._fetched_count:
+        if not self.fetched.count:
             await self._fetch(consumer, s.poll_timeout_ms)
-        if self._fetched_count and self._fetched_count < s.batch_size and s.linger_ms:
+        if self.fetched.count and self.fetched.count < s.batch_size and s.linger_ms:
             deadline = self._monotonic() + s.linger_ms / 1000
-            while self._fetched_count < s.batch_size:
+            while self.fetched.count < s.batch_size:
                 left = deadline - self._monotonic()
                 if left <= 0 or not await self._fetch(consumer, int(left * 1000) or 1):
                     break
-        elif self._fetched_count < s.batch_size:
+        elif self.fetched.count < s.batch_size:
             await self._fetch(consumer, 0)  # whatever else has arrived, without waiting
-        wait_ms = self._starved(consumer) if self._fetched_count else 0
-        while wait_ms and self._fetched_count < 10 * s.batch_size:
+        wait_ms = self._starved(consumer) if self.fetched.count else 0
+        while wait_ms and self.fetched.count < 10 * s.batch_size:
             # A partition the broker has more of ran dry here (a backlog is read a fetch
             # at a time), or has delivered nothing yet (the first fetches after an
             # assignment): its records are due, and the batch waits a little for them
@@ -264,119 +247,27 @@ class KafkaIngest:
                 if isinstance(tp, TopicPartition) and tp in (self.assignment or ()):
                     self._seek(consumer, tp, self.next_offsets.get(tp, 0))
             return 0
-        added = 0
-        for tp, records in batches.items():
-            queue = self._fetched.get(tp)
-            if queue is None:
-                queue = self._fetched[tp] = deque()
-            queue.extend(records)
-            added += len(records)
-            if records:
-                last = records[-1]
-                self._frontier[tp] = (last.offset + 1, int(last.timestamp))
-        self._fetched_count += added
-        return added
+        return self.fetched.add(batches)
 
     def _starved(self, consumer: AIOKafkaConsumer, *, again: bool = False) -> int:
-        """How long to wait for more before a batch (ms; 0: not at all). An assigned
-        partition that has nothing waiting here but more on the broker waits `linger_ms`,
-        once per batch (`again`: it has waited). In the first poll timeout after an
-        assignment, a partition that has delivered nothing yet (no fetch response, or
-        records on the broker but none fetched: the first batches of a backlog) waits
-        until then; never longer, so a partition that never answers slows no batch after."""
-        s, wait = self.settings, 0
-        first = self._monotonic() < self._first_fetch_until
-        for tp in self.assignment or ():
-            if self._fetched.get(tp) or tp in self.behind:
-                continue
-            high = consumer.highwater(tp)
-            fetched = self._frontier.get(tp)
-            end = fetched[0] if fetched is not None else self.next_offsets.get(tp, 0)
-            if first and (high is None or (fetched is None and high > end)):
-                left = self._first_fetch_until - self._monotonic()
-                return max(int(left * 1000), 1)
-            if high is not None and high > end and not again:
-                wait = s.linger_ms or 1
-        return wait
-
-    def _bound(self, highwater: Callable[[TopicPartition], int | None]) -> int | None:
-        """The latest producer time a batch may take now: the earliest last-fetched time of
-        the partitions that have more on the broker than was fetched. Beyond it such a
-        partition may still hold earlier records (a backlog is read a fetch at a time, and
-        a fetch covers fewer of the larger reports than of the intents): taking past it
-        would take reports whose intents are in the next fetch, and hold them all."""
-        bound: int | None = None
-        for tp, (end, stamp) in self._frontier.items():
-            if tp in self.behind:
-                continue
-            high = highwater(tp)
-            if high is not None and high > end and (bound is None or stamp < bound):
-                bound = stamp
-        return bound
+        """How long to wait for more before a batch (ms; `FetchedRecords.starved`)."""
+        return self.fetched.starved(
+            self.assignment or (),
+            consumer.highwater,
+            self.next_offsets,
+            self.behind,
+            linger_ms=self.settings.linger_ms,
+            first_ms_left=(self._first_fetch_until - self._monotonic()) * 1000,
+            again=again,
+        )
 
     def _take(
-        self,
-        size: int,
-        highwater: Callable[[TopicPartition], int | None] | None = None,
+        self, size: int, highwater: Callable[[TopicPartition], int | None] | None = None
     ) -> list[ConsumerRecord]:
-        """The `size` earliest waiting records. Across partitions there is no order; take
-        them in producer-time order (a merge that keeps each partition's own order, which
-        is what makes this safe), so an intent produced before its report is usually
-        applied first, as it happened, rather than held.
-
-        Within one millisecond (an order plane sends an intent and the broker's first
-        report in the same one) the merge, which takes equal keys from the earlier queue
-        first, takes marks, then intents, then reports: a report never precedes its own
-        intent, so that order holds fewer reports (each held one is an event more and is
-        decided twice; at 5,000 messages/s in small batches the other order held 9 in 10),
-        and a mark is seen before an intent of the same instant, as the kill switch would
-        want. Input topic names are configurable, hence the ranks rather than names."""
-        rank = self._tie_order
-        queues = [
-            q
-            for _, q in sorted(
-                self._fetched.items(),
-                key=lambda kv: (rank.get(kv[0].topic, len(rank)), kv[0]),
-            )
-            if q
-        ]
-        if not queues:
-            return []
-        bound = self._bound(highwater) if highwater is not None else None
-        merged = heapq.merge(*queues, key=_produced_at)
-        if bound is None:
-            taken = list(itertools.islice(merged, size))
-        else:
-            taken = list(
-                itertools.islice(itertools.takewhile(lambda r: r.timestamp <= bound, merged), size)
-            )
-            if not taken:  # nothing before the bound: never stall, take the earliest anyway
-                merged.close()
-                merged = heapq.merge(*queues, key=_produced_at)
-                taken = list(itertools.islice(merged, size))
-        merged.close()
-        # The merge took a prefix of each partition's queue: drop exactly those.
-        for key, count in Counter((r.topic, r.partition) for r in taken).items():
-            queue = self._fetched[TopicPartition(*key)]
-            for _ in range(count):
-                queue.popleft()
-        self._fetched_count -= len(taken)
-        return taken
-
-    def _forget_fetched(self, tps: Iterable[TopicPartition] | None = None) -> None:
-        """Drop waiting records (all, or of `tps`): after a seek, an assignment or a
-        revocation they may no longer follow the partition's position."""
-        if tps is None:
-            self._fetched.clear()
-            self._frontier.clear()
-        else:
-            for tp in tps:
-                self._fetched.pop(tp, None)
-                self._frontier.pop(tp, None)
-        self._fetched_count = sum(len(q) for q in self._fetched.values())
+        return self.fetched.take(size, highwater, self.behind)
 
     def _seek(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
-        self._forget_fetched([tp])
+        self.fetched.forget([tp])
         consumer.seek(tp, offset)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> BatchReport | None:
@@ -513,7 +404,7 @@ class KafkaIngest:
                 self._seek(consumer, tp, start)
                 self.next_offsets[tp] = start
                 continue
-            self._forget_fetched([tp])
+            self.fetched.forget([tp])
             consumer.pause(tp)
             self._note_behind(tp, offset, self._monotonic() + BEHIND_RETRY_S)
 

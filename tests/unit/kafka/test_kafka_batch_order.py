@@ -1,4 +1,4 @@
-"""The order in which fetched records make a batch (`KafkaIngest._take`).
+"""The order in which fetched records make a batch (`adapters/kafka/batching.py`).
 
 Across partitions there is no order, so the batch takes records by producer time;
 within one millisecond it takes marks, then intents, then reports (a report can
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import cast
 
@@ -43,10 +42,10 @@ def take(
     ingest: KafkaIngest, records: Sequence[ConsumerRecord[bytes, bytes]], size: int
 ) -> list[str]:
     for r in records:
-        ingest._fetched.setdefault(TopicPartition(r.topic, r.partition), deque()).append(r)
-    ingest._fetched_count = len(records)
+        ingest.fetched.add({TopicPartition(r.topic, r.partition): [r]})
+    assert ingest.fetched.count == len(records)
     taken = ingest._take(size)
-    assert ingest._fetched_count == len(records) - len(taken)
+    assert ingest.fetched.count == len(records) - len(taken)
     return names(taken)
 
 
@@ -107,7 +106,7 @@ def test_a_batch_stops_where_a_partition_with_more_on_the_broker_was_fetched_to(
     asyncio.run(ingest._fetch(cast(AIOKafkaConsumer, consumer), 0))
     taken = ingest._take(100, consumer.highwater)
     assert names(taken) == ["in_intents:0@0", "a_reports:0@0", "in_intents:0@1", "a_reports:0@1"]
-    assert ingest._fetched_count == 4
+    assert ingest.fetched.count == 4
     # The intents partition is dry here and has more: the next batch waits for it.
     assert ingest._starved(cast(AIOKafkaConsumer, consumer)) == SETTINGS.linger_ms
 
