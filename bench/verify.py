@@ -1,7 +1,7 @@
 """`ledger verify` speed, and what the hash chain costs appends (issue 3).
 
     python bench/verify.py [--events 1000000] [--pg-events 200000] [--append-events 100000]
-                           [--ingest-messages 20000] [--reps 5] [--verify-reps 3]
+                           [--ingest-messages 20000] [--reps 9] [--verify-reps 3]
                            [--no-postgres] [--no-overhead] [--keep DIR] [--no-write]
 
 1. A store of `--events` synthetic events (the states of real ledger events, ids and
@@ -10,12 +10,13 @@
    jobs), and in-process with 1 and 2 jobs. Beside them, two floors per row: reading the
    rows the verifier reads (no hashing), and a bare loop of the chain's link (sha256)
    over rows of the same sizes: one process cannot verify faster than both together.
-2. Appends with vs without the chain, in the same run, interleaved (A B A B ...), best of
-   `--reps`: the recorder's `append` of pre-encoded events (batches of 5,000, the ingest
-   default), and `LedgerApplication.ingest` of a workload end to end. "Without" is the
-   same recorder with a constant in place of the hash (`_link_rows` overridden: the
-   canonical bytes and the sha256 are what the chain costs). The chain's own CPU time
-   per event (`chained` against that constant) is given beside.
+2. Appends with vs without the chain, in the same run, `--reps` pairs run back to back
+   (A B, B A, ...); the cost is the median of the pairs' ratios, with its interquartile
+   range (rates: the best runs). Appended: the recorder's `append` of pre-encoded events
+   (batches of 5,000, the ingest default), and `LedgerApplication.ingest` of a workload
+   end to end. "Without" is the same recorder with a constant in place of the hash
+   (`_link_rows` overridden: the canonical bytes and the sha256 are what the chain
+   costs). The chain's own CPU time per event (`chained` against that constant) is given beside.
 The machine may be shared: wall times move with its load, so every row also gives CPU
 time (this process and its children). Results: `## verify (issue 3)` of
 bench/RESULTS.md (`--no-write`: print only).
@@ -29,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -226,28 +228,37 @@ def bare_sha256(states: list[tuple[str, bytes]], n: int) -> float:
 
 def chain_cpu(events: list[LedgerStoredEvent], reps: int) -> float:
     """CPU µs per event that the chain adds to building the insert rows (`chained` against
-    the same rows with a constant hash), best of `reps` interleaved."""
-    with_, without = [], []
+    the same rows with a constant hash): the median of `reps` back-to-back differences."""
+    diffs = []
     for _ in range(reps):
         cpu = time.process_time()
         chained(GENESIS, events)
-        with_.append(time.process_time() - cpu)
-        cpu = time.process_time()
+        mid = time.process_time()
         _unchained(events)
-        without.append(time.process_time() - cpu)
-    return (min(with_) - min(without)) / len(events) * 1e6
+        diffs.append((mid - cpu) - (time.process_time() - mid))
+    return statistics.median(diffs) / len(events) * 1e6
 
 
-def interleaved(
-    runs: dict[str, Callable[[], tuple[float, float]]], reps: int
-) -> dict[str, tuple[float, float]]:
-    """Best (wall, cpu) seconds of each run, the runs taking turns so that load drifts
-    hit them alike; the best of several is the least disturbed by other jobs."""
-    times: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
-    for _ in range(reps):
-        for name, run in runs.items():
-            times[name].append(run())
-    return {k: best(v) for k, v in times.items()}
+Samples = dict[str, list[tuple[float, float]]]
+
+
+def interleaved(runs: dict[str, Callable[[], tuple[float, float]]], reps: int) -> Samples:
+    """(wall, cpu) seconds of every run, the runs taking turns in alternating order
+    (A B, B A, A B, ...) so that load drifts and warm caches hit them alike."""
+    times: Samples = {k: [] for k in runs}
+    names = list(runs)
+    for i in range(reps):
+        for name in names if i % 2 == 0 else names[::-1]:
+            times[name].append(runs[name]())
+    return times
+
+
+def paired_cost(with_: list[float], without: list[float]) -> str:
+    """Median and interquartile range of the cost (with / without - 1) over the pairs
+    run back to back: steadier than comparing two minima on a shared machine."""
+    ratios = sorted(100 * (a / b - 1) for a, b in zip(with_, without, strict=True))
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    return f"{q[1]:+.1f} % ({q[0]:+.1f} to {q[2]:+.1f})"
 
 
 def append_run(
@@ -335,7 +346,7 @@ def main() -> None:
     ap.add_argument("--pg-events", type=int, default=200_000, help="PostgreSQL store")
     ap.add_argument("--append-events", type=int, default=100_000, help="per append run")
     ap.add_argument("--ingest-messages", type=int, default=20_000, help="per ingest run")
-    ap.add_argument("--reps", type=int, default=5, help="interleaved runs with/without chain")
+    ap.add_argument("--reps", type=int, default=9, help="pairs of runs with/without chain")
     ap.add_argument("--verify-reps", type=int, default=3, help="runs of each verify row")
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--no-overhead", action="store_true", help="skip the chain-cost runs")
@@ -465,15 +476,16 @@ def cost_row(
     what: str,
     n: int,
     unit: str,
-    times: dict[str, tuple[float, float]],
+    times: Samples,
     chain_us: float,
 ) -> str:
-    (w_with, c_with), (w_without, c_without) = times["with"], times["without"]
+    (w_with, _), (w_without, c_without) = best(times["with"]), best(times["without"])
     share = f"{100 * chain_us * 1e-6 * n / c_without:.1f} %" if what == "append" else ""
+    wall = paired_cost([w for w, _ in times["with"]], [w for w, _ in times["without"]])
+    cpu = paired_cost([c for _, c in times["with"]], [c for _, c in times["without"]])
     return (
         f"| {store} | {what} | {n:,} {unit} | {n / w_with:,.0f} | {n / w_without:,.0f} "
-        f"| {1e6 * c_without / n:.1f} | {100 * (w_with / w_without - 1):+.1f} % "
-        f"| {100 * (c_with / c_without - 1):+.1f} % | {share} |"
+        f"| {1e6 * c_without / n:.1f} | {wall} | {cpu} | {share} |"
     )
 
 
@@ -515,7 +527,7 @@ def report(
     if overhead:
         lines += [
             "",
-            f"### Cost of the hash chain (best of {args.reps} interleaved runs each)",
+            f"### Cost of the hash chain ({args.reps} pairs run back to back)",
             "",
             "| store | path | size | with chain /s | without /s | without: CPU µs each "
             "| wall cost | CPU cost | chain CPU / append CPU |",
@@ -528,7 +540,9 @@ def report(
             "ingest` does. The last column is the chain's own CPU time (canonical bytes + "
             "sha256 per row, measured alone) over the append's CPU time without it; for "
             "PostgreSQL the CPU times are the client's only (the server's work is in the "
-            "wall times). Target: ≤ 10 %.",
+            "wall times). Costs: median of the pairs' ratios (with / without - 1), "
+            "interquartile range in brackets; rates: the best run of each. "
+            "Target: ≤ 10 %.",
         ]
     lines += [
         "",

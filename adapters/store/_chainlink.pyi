@@ -7,3 +7,6 @@ def link(
     recorded_at: int,
     /,
 ) -> bytes: ...
+def link_rows(
+    prev: bytes, rows: list[tuple[str, int, str, bytes, int]], /
+) -> list[tuple[str, int, str, bytes, int, bytes]]: ...

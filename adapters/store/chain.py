@@ -44,16 +44,36 @@ def py_link(
     return _sha256(b"".join((prev, o, header, t, state))).digest()
 
 
+# A row to link: originator id (hex), version, topic, state, recorded_at.
+UnlinkedRow = tuple[str, int, str, bytes, int]
+# A row to insert: originator id (hex), version, topic, state, recorded_at, hash.
+ChainParams = tuple[str, int, str, bytes, int, bytes]
+
+
+def py_link_rows(prev: bytes, rows: list[UnlinkedRow]) -> list[ChainParams]:
+    """Each row with its link appended, each linked to the one before (the first to
+    `prev`): the reference definition of `link_rows`."""
+    out: list[ChainParams] = []
+    for row in rows:
+        prev = py_link(prev, *row)
+        out.append((*row, prev))
+    return out
+
+
 Link = Callable[[bytes, bytes | str, int, bytes | str, bytes, int], bytes]
+LinkRows = Callable[[bytes, list[UnlinkedRow]], list[ChainParams]]
 try:
-    # The same function in C (adapters/store/_chainlink.c): through hashlib, OpenSSL 3's
+    # The same functions in C (adapters/store/_chainlink.c): through hashlib, OpenSSL 3's
     # per-call set-up (~0.6 µs) costs more than hashing the row, and made the chain a fifth
-    # of a raw append. Built by `pip install` where OpenSSL's headers are; optional.
+    # of a raw append; `link_rows` also links a whole batch in one call. Built by
+    # `pip install` where OpenSSL's headers are; optional.
     from adapters.store._chainlink import link as _c_link
+    from adapters.store._chainlink import link_rows as _c_link_rows
 
     LINK: Link = _c_link
+    LINK_ROWS: LinkRows = _c_link_rows
 except ImportError:  # pragma: no cover - only where the extension could not be built
-    LINK = py_link
+    LINK, LINK_ROWS = py_link, py_link_rows
 
 # A row as the store returns it for verification:
 # position, originator id (hex), version, topic, state, recorded_at (µs), hash.
@@ -61,8 +81,6 @@ ChainRow = tuple[int, str, int, str, bytes, int, bytes]
 # A row as the verifier's fast path reads it: originator id (hex, as bytes), version,
 # topic (bytes), state, recorded_at (µs), hash. No position: ranges are read by position.
 LinkRow = tuple[bytes, int, bytes, bytes, int, bytes]
-# A row to insert: originator id (hex), version, topic, state, recorded_at, hash.
-ChainParams = tuple[str, int, str, bytes, int, bytes]
 
 
 def originator_text(originator_id: UUID | str) -> str:
@@ -80,19 +98,21 @@ def chained(prev: bytes, stored_events: Iterable[StoredEvent]) -> list[ChainPara
     (originator id hex, version, topic, state, recorded_at, hash). PostgreSQL casts the
     hex text to its uuid column, so both stores insert the same tuples.
 
-    Written for speed (it runs inside the writers' lock, once per appended row): locals
-    only, one call of the link per row (ids and topics go to it as text)."""
-    link = LINK
-    params: list[ChainParams] = []
-    add = params.append
-    for s in stored_events:
-        oid = s.originator_id
-        oid = oid.hex if isinstance(oid, UUID) else oid
-        topic, state, version = s.topic, s.state, s.originator_version
-        recorded_at: int = s.recorded_at  # type: ignore[attr-defined]
-        prev = link(prev, oid, version, topic, state, recorded_at)
-        add((oid, version, topic, state, recorded_at, prev))
-    return params
+    Written for speed (it runs inside the writers' lock): the rows are built in one list
+    comprehension, as they would be without a chain, and linked in one call."""
+    return LINK_ROWS(
+        prev,
+        [
+            (
+                originator_text(s.originator_id),
+                s.originator_version,
+                s.topic,
+                s.state,
+                s.recorded_at,  # type: ignore[attr-defined]
+            )
+            for s in stored_events
+        ],
+    )
 
 
 def first_break(rows: Sequence[ChainRow], prev: bytes, prev_recorded_at: int) -> int | None:

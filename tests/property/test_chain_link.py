@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.store import chain
-from adapters.store.chain import GENESIS, py_link
+from adapters.store.chain import GENESIS, py_link, py_link_rows
 
-c_link = pytest.importorskip("adapters.store._chainlink").link
+_c = pytest.importorskip("adapters.store._chainlink")
+c_link, c_link_rows = _c.link, _c.link_rows
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 HASHES = st.one_of(st.just(GENESIS), st.binary(min_size=32, max_size=32))
@@ -20,6 +21,7 @@ HASHES = st.one_of(st.just(GENESIS), st.binary(min_size=32, max_size=32))
 
 def test_the_store_uses_the_c_link_where_it_was_built() -> None:
     assert chain.LINK is c_link
+    assert chain.LINK_ROWS is c_link_rows
 
 
 @given(
@@ -68,4 +70,30 @@ def test_an_integer_beyond_64_bits_is_an_overflow() -> None:
     with pytest.raises(OverflowError):
         c_link(GENESIS, b"o", 2**63, b"t", b"s", 1)
     with pytest.raises(TypeError):
-        c_link(GENESIS, b"o", 1, b"t", b"s")  # type: ignore[call-arg]
+        c_link(GENESIS, b"o", 1, b"t", b"s")
+
+
+ROWS = st.lists(
+    st.tuples(st.text(max_size=34), INT64, st.text(max_size=40), st.binary(max_size=600), INT64),
+    max_size=12,
+)
+
+
+@given(HASHES, ROWS)
+def test_a_batch_linked_in_c_equals_the_rows_linked_one_by_one(
+    prev: bytes, rows: list[tuple[str, int, str, bytes, int]]
+) -> None:
+    linked = c_link_rows(prev, rows)
+    assert linked == py_link_rows(prev, rows)
+    for row, out in zip(rows, linked, strict=True):
+        assert out == (*row, py_link(prev, *row))
+        prev = out[5]
+
+
+def test_a_bad_row_in_a_batch_is_an_error_not_a_partial_result() -> None:
+    good = ("a" * 32, 1, "t", b"s", 1)
+    with pytest.raises(TypeError):
+        c_link_rows(GENESIS, [good, ("a" * 32, 1, "t", "text state", 1)])
+    with pytest.raises(TypeError):
+        c_link_rows(GENESIS, [good, good[:4]])
+    assert c_link_rows(GENESIS, []) == []
